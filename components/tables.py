@@ -1,0 +1,32 @@
+"""A table of rows with a proper empty state."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+
+def rows_table(rows: rx.Var, columns: list[tuple[str, str]], *, empty_title: str, empty_hint: str,
+               table_id: str) -> rx.Component:
+    """``rows`` is a Var of list[dict[str, str]]; ``columns`` pairs a header with a row key."""
+    return rx.cond(
+        rows.length() > 0,  # type: ignore[attr-defined]
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h, _ in columns])),
+            rx.table.body(
+                rx.foreach(
+                    rows,
+                    lambda row: rx.table.row(*[rx.table.cell(row[key]) for _, key in columns]),
+                )
+            ),
+            width="100%",
+            variant="surface",
+            id=table_id,
+        ),
+        rx.callout(
+            rx.vstack(rx.text(empty_title, weight="bold"), rx.text(empty_hint, size="2"), spacing="1"),
+            icon="info",
+            color_scheme="gray",
+            width="100%",
+            id=f"{table_id}-empty",
+        ),
+    )

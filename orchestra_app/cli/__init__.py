@@ -1,0 +1,60 @@
+"""The ``orchestra`` console script: one typer app, one sub-app per concern."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from orchestra_app.cli import process as process_cli
+from orchestra_app.cli import spec as spec_cli
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Orchestra: process-driven tests.")
+app.add_typer(process_cli.app, name="process", help="Import processes and generate scenario suites.")
+app.add_typer(spec_cli.app, name="spec", help="Import OpenAPI, AsyncAPI and protobuf specs.")
+
+
+@app.command()
+def migrate(
+    revision: str = typer.Argument("head", help="Target revision (default: head)."),
+    db_url: str = typer.Option("", "--db-url", help="Database URL; default DB_URL or the embedded SQLite file."),
+) -> None:
+    """Apply the database migrations (the seed's `docker compose run --rm orchestra-api migrate`)."""
+    from orchestra_app.db.migrate import upgrade
+    from orchestra_app.settings import get_settings
+
+    url = db_url or get_settings().database_url
+    try:
+        upgrade(url, revision)
+    except Exception as exc:  # noqa: BLE001 - a user sees a message, never a traceback
+        typer.echo(f"migrate failed: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"database at revision {revision}: {_redact(url)}")
+
+
+@app.command()
+def worker(
+    processes: int = typer.Option(1, "--processes", "-p", min=1, help="Worker processes."),
+    threads: int = typer.Option(4, "--threads", "-t", min=1, help="Threads per process."),
+) -> None:
+    """Start Dramatiq worker processes consuming the run queue (needs REDIS_URL)."""
+    from orchestra_app.settings import get_settings
+
+    if not get_settings().redis_url:
+        typer.echo("REDIS_URL is not set: in the embedded default the app runs its worker in-process.",
+                   err=True)
+        raise typer.Exit(2)
+    argv = [sys.executable, "-m", "dramatiq", "executor.actors", "-p", str(processes), "-t", str(threads)]
+    os.execv(sys.executable, argv)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def main() -> None:
+    app()

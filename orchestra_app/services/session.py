@@ -1,0 +1,50 @@
+"""Entry points for the UI and API: open a unit of work, resolve the principal, call a use case."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlmodel import Session
+
+from orchestra_app.db.engine import session_scope
+from orchestra_app.domain.tenancy import Principal
+from orchestra_app.services import catalog
+from orchestra_app.services.tenancy import ensure_dev_principal
+
+T = TypeVar("T")
+
+SECTION_QUERIES: dict[str, Callable[..., list[dict[str, str]]]] = {
+    "processes": catalog.list_processes,
+    "specs": catalog.list_specs,
+    "suites": catalog.list_suites,
+    "data_sets": catalog.list_data_sets,
+    "environments": catalog.list_environments,
+    "runs": catalog.list_runs,
+    "reports": catalog.list_reports,
+    "members": catalog.list_members,
+    "audit": catalog.list_audit,
+}
+
+
+def current_principal() -> Principal:
+    """The embedded default's development principal (OIDC replaces this in the security issue)."""
+    with session_scope() as session:
+        return ensure_dev_principal(session=session)
+
+
+def run(use_case: Callable[..., T], /, principal: Principal, **kwargs: object) -> T:
+    """Runs ``use_case(session=..., principal=..., **kwargs)`` in one unit of work."""
+    with session_scope() as session:
+        return use_case(session=session, principal=principal, **kwargs)
+
+
+def section_rows(section: str, principal: Principal) -> list[dict[str, str]]:
+    query = SECTION_QUERIES[section]
+    with session_scope() as session:
+        return query(session=session, principal=principal)
+
+
+def with_session(fn: Callable[[Session], T]) -> T:
+    with session_scope() as session:
+        return fn(session)

@@ -1,0 +1,55 @@
+"""One typed settings object read from the environment (embedded defaults when nothing is set)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Environment variables are the seed's names (DB_URL, REDIS_URL, MQ_URL, OIDC_ISSUER, ...)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    db_url: str = Field(default="", alias="DB_URL")
+    redis_url: str = Field(default="", alias="REDIS_URL")
+    mq_url: str = Field(default="", alias="MQ_URL")
+    oidc_issuer: str = Field(default="", alias="OIDC_ISSUER")
+    ai_service_url: str = Field(default="", alias="AI_SERVICE_URL")
+    data_dir: Path = Field(default=PROJECT_ROOT / ".orchestra", alias="ORCHESTRA_DATA_DIR")
+    port: int = Field(default=3000, alias="ORCHESTRA_PORT")
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, alias="ORCHESTRA_MAX_UPLOAD_BYTES")
+
+    @field_validator("db_url")
+    @classmethod
+    def _normalise_db_url(cls, value: str) -> str:
+        # The seed's compose file writes postgres://...; SQLAlchemy wants a driver name.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @property
+    def embedded(self) -> bool:
+        """True when no servers are configured: SQLite file and an in-process worker."""
+        return not self.db_url
+
+    @property
+    def database_url(self) -> str:
+        if self.db_url:
+            return self.db_url
+        return f"sqlite:///{self.data_dir / 'orchestra.db'}"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith("postgresql")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
