@@ -51,8 +51,11 @@ def identity_badge() -> rx.Component:
     return rx.hstack(
         rx.cond(
             AppState.is_development,
-            rx.badge("Development identity: built-in tenant and admin (no OIDC configured)",
-                     color_scheme="orange", id="dev-identity-badge"),
+            rx.badge(
+                "Development identity: built-in tenant and admin (no OIDC configured)",
+                color_scheme="orange",
+                id="dev-identity-badge",
+            ),
         ),
         rx.text(AppState.user_name, size="2"),
         rx.text(AppState.tenant_label, size="1", color_scheme="gray"),

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import reflex as rx
 
 
-def rows_table(rows: rx.Var, columns: list[tuple[str, str]], *, empty_title: str, empty_hint: str,
-               table_id: str) -> rx.Component:
+def rows_table(
+    rows: Any, columns: list[tuple[str, str]], *, empty_title: str, empty_hint: str, table_id: str
+) -> rx.Component:
     """``rows`` is a Var of list[dict[str, str]]; ``columns`` pairs a header with a row key."""
     return rx.cond(
         rows.length() > 0,  # type: ignore[attr-defined]

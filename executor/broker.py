@@ -25,7 +25,9 @@ def _make_broker() -> dramatiq.Broker:
         from dramatiq.brokers.redis import RedisBroker
 
         broker: dramatiq.Broker = RedisBroker(url=settings.redis_url, namespace="orchestra")
-        broker.add_middleware(Results(backend=RedisBackend(url=settings.redis_url, namespace="orchestra-results")))
+        broker.add_middleware(
+            Results(backend=RedisBackend(url=settings.redis_url, namespace="orchestra-results"))
+        )
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")

@@ -34,4 +34,6 @@ async def _embedded_worker() -> None:
 app = rx.App(api_transformer=create_api())
 app.register_lifespan_task(_embedded_worker)
 for module in PAGES:
-    app.add_page(module.index, route=module.ROUTE, title=f"{module.TITLE} · Orchestra", on_load=module.ON_LOAD)
+    app.add_page(
+        module.index, route=module.ROUTE, title=f"{module.TITLE} · Orchestra", on_load=module.ON_LOAD
+    )

@@ -16,7 +16,9 @@ CORPUS = Path(os.environ.get("ORCHESTRA_CORPUS", ROOT.parent / "shared" / "corpu
 def corpus_dir() -> Path:
     """../shared/corpus; tests that need it skip with a reason when a user's clone lacks it."""
     if not (CORPUS / "bpmn" / "MANIFEST.tsv").is_file():
-        pytest.skip(f"corpus not found at {CORPUS} (set ORCHESTRA_CORPUS); the repo fixtures cover the behaviour")
+        pytest.skip(
+            f"corpus not found at {CORPUS} (set ORCHESTRA_CORPUS); the repo fixtures cover the behaviour"
+        )
     return CORPUS
 
 

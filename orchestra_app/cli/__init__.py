@@ -18,7 +18,9 @@ app.add_typer(spec_cli.app, name="spec", help="Import OpenAPI, AsyncAPI and prot
 @app.command()
 def migrate(
     revision: str = typer.Argument("head", help="Target revision (default: head)."),
-    db_url: str = typer.Option("", "--db-url", help="Database URL; default DB_URL or the embedded SQLite file."),
+    db_url: str = typer.Option(
+        "", "--db-url", help="Database URL; default DB_URL or the embedded SQLite file."
+    ),
 ) -> None:
     """Apply the database migrations (the seed's `docker compose run --rm orchestra-api migrate`)."""
     from orchestra_app.db.migrate import upgrade
@@ -27,7 +29,7 @@ def migrate(
     url = db_url or get_settings().database_url
     try:
         upgrade(url, revision)
-    except Exception as exc:  # noqa: BLE001 - a user sees a message, never a traceback
+    except Exception as exc:
         typer.echo(f"migrate failed: {type(exc).__name__}: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"database at revision {revision}: {_redact(url)}")
@@ -42,8 +44,9 @@ def worker(
     from orchestra_app.settings import get_settings
 
     if not get_settings().redis_url:
-        typer.echo("REDIS_URL is not set: in the embedded default the app runs its worker in-process.",
-                   err=True)
+        typer.echo(
+            "REDIS_URL is not set: in the embedded default the app runs its worker in-process.", err=True
+        )
         raise typer.Exit(2)
     argv = [sys.executable, "-m", "dramatiq", "executor.actors", "-p", str(processes), "-t", str(threads)]
     os.execv(sys.executable, argv)

@@ -56,7 +56,6 @@ class RunStatus(StrEnum):
     CANCELLED = "CANCELLED"
 
 
-
 def _id() -> Any:
     return Field(default_factory=uuid.uuid4, primary_key=True)
 
@@ -285,7 +284,9 @@ class Environment(SQLModel, table=True):
 class TestRun(SQLModel, table=True):
     __test__: ClassVar[bool] = False  # not a pytest test class
     __tablename__ = "test_run"
-    __table_args__ = (sa.Index("ix_test_run_tenant_scenario_started", "tenant_id", "scenario_id", "started_at"),)
+    __table_args__ = (
+        sa.Index("ix_test_run_tenant_scenario_started", "tenant_id", "scenario_id", "started_at"),
+    )
 
     id: uuid.UUID = _id()
     tenant_id: uuid.UUID = Field(foreign_key="tenant.id", nullable=False)
@@ -306,9 +307,7 @@ class TestRun(SQLModel, table=True):
 class TestStepResult(SQLModel, table=True):
     __test__: ClassVar[bool] = False  # not a pytest test class
     __tablename__ = "test_step_result"
-    __table_args__ = (
-        sa.Index("ix_test_step_result_payload_gin", "payload", postgresql_using="gin"),
-    )
+    __table_args__ = (sa.Index("ix_test_step_result_payload_gin", "payload", postgresql_using="gin"),)
 
     id: uuid.UUID = _id()
     tenant_id: uuid.UUID = _tenant()
@@ -352,7 +351,19 @@ class AuditLog(SQLModel, table=True):
 
 
 TENANT_OWNED = (
-    Process, ProcessVersion, ProtocolSpec, ScenarioSuite, TestScenario, ScenarioStep, TestDataSet,
-    DbConnectionProfile, KafkaClusterProfile, QueueBrokerProfile, Environment, TestRun, TestStepResult,
-    TestRunReport, AuditLog,
+    Process,
+    ProcessVersion,
+    ProtocolSpec,
+    ScenarioSuite,
+    TestScenario,
+    ScenarioStep,
+    TestDataSet,
+    DbConnectionProfile,
+    KafkaClusterProfile,
+    QueueBrokerProfile,
+    Environment,
+    TestRun,
+    TestStepResult,
+    TestRunReport,
+    AuditLog,
 )

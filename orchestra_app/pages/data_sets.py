@@ -18,7 +18,13 @@ def index() -> rx.Component:
         TITLE,
         rows_table(
             SectionState.rows.get("data_sets", []),
-            [('Name', 'name'), ('Scope', 'scope'), ('Origin', 'origin'), ('Tags', 'tags'), ('Created', 'created_at')],
+            [
+                ("Name", "name"),
+                ("Scope", "scope"),
+                ("Origin", "origin"),
+                ("Tags", "tags"),
+                ("Created", "created_at"),
+            ],
             empty_title="No test data sets yet",
             empty_hint="Data sets feed {{data.*}} placeholders of scenario steps.",
             table_id="data-sets-table",

@@ -18,7 +18,13 @@ def index() -> rx.Component:
         TITLE,
         rows_table(
             SectionState.rows.get("environments", []),
-            [('Name', 'name'), ('HTTP services', 'services'), ('DB', 'db'), ('Kafka', 'kafka'), ('Queues', 'queues')],
+            [
+                ("Name", "name"),
+                ("HTTP services", "services"),
+                ("DB", "db"),
+                ("Kafka", "kafka"),
+                ("Queues", "queues"),
+            ],
             empty_title="No environments yet",
             empty_hint="An environment maps service names and connector aliases to real endpoints.",
             table_id="environments-table",

@@ -15,8 +15,10 @@ ON_LOAD = [AppState.load_identity]
 def index() -> rx.Component:
     return page(
         TITLE,
-        rx.text("Import a business process and the specs of its services; Orchestra derives the test "
-                "scenarios and runs them against the real services."),
+        rx.text(
+            "Import a business process and the specs of its services; Orchestra derives the test "
+            "scenarios and runs them against the real services."
+        ),
         rx.grid(
             *[rx.link(rx.card(rx.text(label, weight="bold")), href=href) for label, href, _ in SECTIONS],
             columns="4",

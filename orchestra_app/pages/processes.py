@@ -18,8 +18,13 @@ def index() -> rx.Component:
         TITLE,
         rows_table(
             SectionState.rows.get("processes", []),
-            [("Key", "key"), ("Name", "name"), ("Latest version", "latest_version"),
-             ("Versions", "versions"), ("Created", "created_at")],
+            [
+                ("Key", "key"),
+                ("Name", "name"),
+                ("Latest version", "latest_version"),
+                ("Versions", "versions"),
+                ("Created", "created_at"),
+            ],
             empty_title="No processes imported yet",
             empty_hint="Import a BPMN 2.0 file or a sequence diagram (mermaid, PlantUML, JSON).",
             table_id="processes-table",

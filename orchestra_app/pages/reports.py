@@ -18,7 +18,7 @@ def index() -> rx.Component:
         TITLE,
         rows_table(
             SectionState.rows.get("reports", []),
-            [('Run', 'run'), ('Status', 'status'), ('Created', 'created_at')],
+            [("Run", "run"), ("Status", "status"), ("Created", "created_at")],
             empty_title="No reports yet",
             empty_hint="Every finished run produces a report (HTML, JSON, JUnit).",
             table_id="reports-table",

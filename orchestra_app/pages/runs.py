@@ -18,7 +18,13 @@ def index() -> rx.Component:
         TITLE,
         rows_table(
             SectionState.rows.get("runs", []),
-            [('Scenario', 'scenario'), ('Mode', 'mode'), ('Status', 'status'), ('Started', 'started_at'), ('Finished', 'finished_at')],
+            [
+                ("Scenario", "scenario"),
+                ("Mode", "mode"),
+                ("Status", "status"),
+                ("Started", "started_at"),
+                ("Finished", "finished_at"),
+            ],
             empty_title="No runs yet",
             empty_hint="Runs appear here once a scenario is started.",
             table_id="runs-table",

@@ -18,7 +18,14 @@ def index() -> rx.Component:
         TITLE,
         rows_table(
             SectionState.rows.get("specs", []),
-            [('Protocol', 'protocol'), ('Service', 'service'), ('Version', 'version'), ('Operations', 'operations'), ('Status', 'status'), ('Imported', 'created_at')],
+            [
+                ("Protocol", "protocol"),
+                ("Service", "service"),
+                ("Version", "version"),
+                ("Operations", "operations"),
+                ("Status", "status"),
+                ("Imported", "created_at"),
+            ],
             empty_title="No specs imported yet",
             empty_hint="Import OpenAPI, AsyncAPI or protobuf files with `orchestra spec import` or the upload below.",
             table_id="specs-table",

@@ -18,7 +18,14 @@ def index() -> rx.Component:
         TITLE,
         rows_table(
             SectionState.rows.get("suites", []),
-            [('Name', 'name'), ('Process', 'process'), ('Version', 'process_version'), ('Scenarios', 'scenarios'), ('Tags', 'tags'), ('Created', 'created_at')],
+            [
+                ("Name", "name"),
+                ("Process", "process"),
+                ("Version", "process_version"),
+                ("Scenarios", "scenarios"),
+                ("Tags", "tags"),
+                ("Created", "created_at"),
+            ],
             empty_title="No scenario suites yet",
             empty_hint="Import a process on the Processes page; its scenario suite is generated from the diagram.",
             table_id="suites-table",

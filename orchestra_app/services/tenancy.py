@@ -20,18 +20,30 @@ def ensure_dev_principal(*, session: Session) -> Principal:
         session.add(Tenant(id=DEV_TENANT_ID, name=DEV_TENANT_NAME, settings=TenantSettings().to_json_dict()))
         session.flush()
     if session.get(User, DEV_USER_ID) is None:
-        session.add(User(id=DEV_USER_ID, external_id="dev-admin", email="dev-admin@localhost",
-                         display_name=DEV_USER_NAME))
+        session.add(
+            User(
+                id=DEV_USER_ID,
+                external_id="dev-admin",
+                email="dev-admin@localhost",
+                display_name=DEV_USER_NAME,
+            )
+        )
         session.flush()
     roles = session.exec(
-        select(UserTenantRole).where(UserTenantRole.user_id == DEV_USER_ID,
-                                     UserTenantRole.tenant_id == DEV_TENANT_ID)
+        select(UserTenantRole).where(
+            UserTenantRole.user_id == DEV_USER_ID, UserTenantRole.tenant_id == DEV_TENANT_ID
+        )
     ).all()
     if not roles:
         session.add(UserTenantRole(user_id=DEV_USER_ID, tenant_id=DEV_TENANT_ID, role=Role.ORG_ADMIN))
         session.flush()
-    return Principal(tenant_id=DEV_TENANT_ID, user_id=DEV_USER_ID, roles=frozenset({Role.ORG_ADMIN}),
-                     display_name=DEV_USER_NAME, is_development=True)
+    return Principal(
+        tenant_id=DEV_TENANT_ID,
+        user_id=DEV_USER_ID,
+        roles=frozenset({Role.ORG_ADMIN}),
+        display_name=DEV_USER_NAME,
+        is_development=True,
+    )
 
 
 def tenant_settings(*, session: Session, principal: Principal) -> TenantSettings:

@@ -15,10 +15,24 @@ from orchestra_app.db.migrate import downgrade, upgrade
 pytestmark = pytest.mark.integration
 
 SEED_TABLES = {
-    "tenant", "user", "user_tenant_role", "process", "process_version", "protocol_spec",
-    "scenario_suite", "test_scenario", "scenario_step", "test_data_set", "environment",
-    "db_connection_profile", "kafka_cluster_profile", "queue_broker_profile", "test_run",
-    "test_step_result", "test_run_report", "audit_log",
+    "tenant",
+    "user",
+    "user_tenant_role",
+    "process",
+    "process_version",
+    "protocol_spec",
+    "scenario_suite",
+    "test_scenario",
+    "scenario_step",
+    "test_data_set",
+    "environment",
+    "db_connection_profile",
+    "kafka_cluster_profile",
+    "queue_broker_profile",
+    "test_run",
+    "test_step_result",
+    "test_run_report",
+    "audit_log",
 }
 
 
@@ -57,10 +71,12 @@ def test_postgres_jsonb_and_indexes(migrated_pg_engine: sa.Engine) -> None:
     run_indexes = {i["name"]: i["column_names"] for i in insp.get_indexes("test_run")}
     assert run_indexes["ix_test_run_tenant_scenario_started"] == ["tenant_id", "scenario_id", "started_at"]
     with migrated_pg_engine.connect() as conn:
-        method = conn.execute(sa.text(
-            "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-            "JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_test_step_result_payload_gin'"
-        )).scalar_one()
+        method = conn.execute(
+            sa.text(
+                "SELECT am.amname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                "JOIN pg_am am ON am.oid = c.relam WHERE c.relname = 'ix_test_step_result_payload_gin'"
+            )
+        ).scalar_one()
     assert method == "gin"
     # tenant_id is mandatory on every tenant-owned table
     for table in SEED_TABLES - {"tenant", "user", "user_tenant_role"}:
