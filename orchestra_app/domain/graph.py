@@ -50,12 +50,23 @@ class GraphProcess(DomainModel):
     is_executable: bool | None = None
     participant_id: str | None = None
     participant_name: str | None = None
+    max_loop_iterations: int | None = None  # per-process override (BPMN: orchestra:maxLoopIterations)
+
+
+class Participant(DomainModel):
+    """A pool of a collaboration; ``process_id`` is None for a black-box pool."""
+
+    id: str
+    name: str | None = None
+    process_id: str | None = None
+    line: int | None = None
 
 
 class Lane(DomainModel):
     id: str
     name: str | None = None
     process_id: str
+    parent_id: str | None = None  # enclosing lane for nested lane sets
     node_ids: list[str] = Field(default_factory=list)
 
 
@@ -118,6 +129,7 @@ class ControlFlowGraph(DomainModel):
     source_type: SourceType = SourceType.BPMN
     name: str | None = None
     processes: list[GraphProcess] = Field(default_factory=list)
+    participants: list[Participant] = Field(default_factory=list)
     nodes: list[Node] = Field(default_factory=list)
     flows: list[Flow] = Field(default_factory=list)
     lanes: list[Lane] = Field(default_factory=list)
