@@ -1,0 +1,120 @@
+"""``orchestra spec ...``: import OpenAPI, AsyncAPI and protobuf specs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.domain.spec import Operation, SpecSummary
+
+app = typer.Typer(no_args_is_help=True)
+
+_OP_EXTRAS = ("input_type", "output_type", "client_streaming", "server_streaming", "channel", "action")
+
+
+def operation_line(op: Operation) -> dict[str, Any]:
+    """The CLI's compact view of one operation (schemas left out: they are in the stored summary)."""
+    out: dict[str, Any] = {"id": op.id, "method": op.method, "path": op.path}
+    if op.summary:
+        out["summary"] = op.summary
+    if op.tags:
+        out["tags"] = op.tags
+    if op.synthesized_id:
+        out["synthesizedId"] = True
+    if op.deprecated:
+        out["deprecated"] = True
+    extra = op.model_extra or {}
+    for key in _OP_EXTRAS:
+        if key in extra:
+            out[key] = extra[key]
+    if "messages" in extra:
+        out["messages"] = [m.get("name") or m.get("pointer") for m in extra["messages"]]
+    if op.parameters:
+        out["parameters"] = [f"{p.location}:{p.name}" for p in op.parameters]
+    if op.request_body is not None and op.method != "rpc":
+        out["requestBody"] = sorted(op.request_body.content)
+    if op.responses and op.method != "rpc":
+        out["responses"] = list(op.responses)
+    return out
+
+
+def summary_line(summary: SpecSummary, file: str) -> dict[str, Any]:
+    return {
+        "file": file,
+        "protocol": summary.protocol,
+        "format": summary.format,
+        "specVersion": summary.spec_version,
+        "title": summary.title,
+        "version": summary.version,
+        "servers": [s.url for s in summary.servers],
+        "operations": [operation_line(op) for op in summary.operations],
+        "components": {kind: len(v) for kind, v in summary.components.items() if isinstance(v, dict)},
+        "warnings": [w.to_json_dict() for w in summary.warnings],
+    }
+
+
+def _human(line: dict[str, Any]) -> str:
+    if "error" in line:
+        return f"{line['file']}: ERROR {line['error']}"
+    head = (
+        f"{line['file']}: {line['format']} {line['specVersion'] or ''} - {line['title'] or '(untitled)'}"
+        f" {line['version'] or ''}".rstrip()
+    )
+    rows = [head, f"  {len(line['operations'])} operations, {len(line['warnings'])} warnings"]
+    for op in line["operations"]:
+        rows.append(f"    {op['method'].upper():8} {op['path']}  ({op['id']})")
+    for w in line["warnings"][:50]:
+        where = w.get("pointer") or ""
+        if w.get("file") and w["file"] != line["file"]:
+            where = f"{w['file']} {where}"
+        if w.get("line"):
+            where = f"line {w['line']}"
+        rows.append(f"  warning [{w['code']}] {where}: {w['message']}")
+    if len(line["warnings"]) > 50:
+        rows.append(f"  ... {len(line['warnings']) - 50} more warnings (use --json)")
+    return "\n".join(rows)
+
+
+@app.command("import")
+def import_command(
+    files: Annotated[list[str], typer.Argument(help="Spec files or http(s) URLs.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file (JSON Lines).")] = False,
+    allow_remote: Annotated[
+        bool, typer.Option("--allow-remote", help="Follow $refs to http(s) URLs.")
+    ] = False,
+    include: Annotated[
+        list[Path] | None, typer.Option("--include", "-I", help="Include path for protobuf imports.")
+    ] = None,
+    max_mb: Annotated[float, typer.Option("--max-mb", help="Size cap per file in MB.")] = 32.0,
+) -> None:
+    """Import spec files and print what was understood (exit 2 when any file failed)."""
+    from orchestra_app.importers.spec_detect import import_spec
+
+    failed = False
+    for file in files:
+        line: dict[str, Any]
+        try:
+            summary = import_spec(
+                file if file.startswith(("http://", "https://")) else Path(file),
+                filename=file,
+                allow_remote=allow_remote,
+                include_paths=include or (),
+                max_bytes=int(max_mb * 1024 * 1024),
+            )
+            line = summary_line(summary, file)
+        except OrchestraError as exc:
+            failed = True
+            line = {"file": file, "error": str(exc), "kind": str(exc.kind)}
+        except Exception as exc:  # a bug must still not print a traceback at the user
+            failed = True
+            line = {"file": file, "error": f"internal error: {type(exc).__name__}: {exc}", "kind": "internal"}
+        if as_json:
+            typer.echo(json.dumps(line, ensure_ascii=False, default=str))
+        else:
+            typer.echo(_human(line))
+    if failed:
+        raise typer.Exit(2)

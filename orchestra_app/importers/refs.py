@@ -1,0 +1,567 @@
+"""Reading spec documents (JSON/YAML) and resolving and bundling their ``$ref``s into local pointers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urljoin, urlsplit
+
+import yaml
+
+from orchestra_app.domain.errors import ErrorKind, ImportError_
+from orchestra_app.domain.spec import SpecWarning
+
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+# A YAML alias bomb stays small on disk but explodes when walked: the walk is capped at this many
+# nodes or two per byte of the root document, whichever is larger (real specs stay far below both).
+MIN_NODE_BUDGET = 2_000_000
+MAX_DEPTH = 400
+
+_BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _SpecLoader(_BaseLoader):  # type: ignore[misc, valid-type]
+    """Safe YAML loader that keeps documents JSON-shaped.
+
+    Dates stay strings (no timestamp resolver) and only true/false are booleans ("on", "yes", "no"
+    stay strings, as in YAML 1.2 / JSON); mapping keys are always strings (``200:`` -> ``"200"``).
+    """
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [
+        (tag, regexp)
+        for tag, regexp in resolvers
+        if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
+    ]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_BOOL_RE = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+for _first in "tTfF":
+    _SpecLoader.yaml_implicit_resolvers.setdefault(_first, []).append(("tag:yaml.org,2002:bool", _BOOL_RE))
+
+
+def _key_str(key: Any) -> str:
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    return key if isinstance(key, str) else str(key)
+
+
+def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+    loader.flatten_mapping(node)
+    result: dict[str, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if isinstance(key, list | dict):
+            key = json.dumps(key, default=str)
+        result[_key_str(key)] = loader.construct_object(value_node, deep=deep)
+    return result
+
+
+def _construct_bool(loader: Any, node: yaml.ScalarNode) -> bool:
+    return str(loader.construct_scalar(node)).lower() == "true"
+
+
+_SpecLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_SpecLoader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+
+
+def looks_like_json(data: bytes) -> bool:
+    head = data[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return head[:1] in (b"{", b"[")
+
+
+def parse_document(data: bytes, filename: str) -> Any:
+    """JSON when it looks like JSON (a YAML reader chokes on some JSON escapes), else safe YAML."""
+    if not data.strip(b"\xef\xbb\xbf \t\r\n"):
+        raise ImportError_("the file is empty", kind=ErrorKind.SYNTAX, file=filename)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ImportError_(
+            f"not UTF-8 text ({exc.reason})", kind=ErrorKind.SYNTAX, file=filename, line=line
+        ) from None
+    if looks_like_json(data):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            json_error = exc
+        # Some "JSON" specs are really YAML flow style; only if YAML also fails is the JSON error reported.
+        try:
+            return yaml.load(text, Loader=_SpecLoader)
+        except yaml.YAMLError:
+            raise ImportError_(
+                f"broken JSON: {json_error.msg}",
+                kind=ErrorKind.SYNTAX,
+                file=filename,
+                line=json_error.lineno,
+                column=json_error.colno,
+            ) from None
+    try:
+        return yaml.load(text, Loader=_SpecLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        raise ImportError_(
+            f"broken YAML: {problem or 'cannot parse'}",
+            kind=ErrorKind.SYNTAX,
+            file=filename,
+            line=mark.line + 1 if mark else None,
+            column=mark.column + 1 if mark else None,
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ImportError_(f"broken YAML: {exc}", kind=ErrorKind.SYNTAX, file=filename) from None
+    except RecursionError:
+        raise ImportError_("YAML nesting too deep", kind=ErrorKind.SYNTAX, file=filename) from None
+
+
+# ---------------------------------------------------------------------------------------------- pointers
+
+
+def escape_token(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def unescape_token(token: str) -> str:
+    return token.replace("~1", "/").replace("~0", "~")
+
+
+def pointer(tokens: Iterable[Any]) -> str:
+    """RFC 6901 pointer text (for messages): ``/paths/~1pets/get``."""
+    return "".join("/" + escape_token(str(t)) for t in tokens)
+
+
+_FRAGMENT_SAFE = "/~!$&'()*+,;=:@-._"
+
+
+def ref_fragment(tokens: Iterable[Any]) -> str:
+    """A local ``$ref``: tokens JSON-pointer-escaped (~0, ~1), then percent-encoded for a URI fragment."""
+    return "#" + "".join("/" + quote(escape_token(str(t)), safe=_FRAGMENT_SAFE) for t in tokens)
+
+
+def component_ref(kind: str, name: str) -> str:
+    return ref_fragment(("components", kind, name))
+
+
+def split_fragment(fragment: str) -> list[str] | None:
+    """Pointer tokens of a fragment (``/a/b~1c``); None for a non-pointer fragment (a plain-name anchor)."""
+    if fragment == "":
+        return []
+    if not fragment.startswith("/"):
+        return None
+    return [unescape_token(t) for t in fragment[1:].split("/")]
+
+
+def walk_pointer(doc: Any, tokens: list[str]) -> Any:
+    """Follow plain pointer tokens; raises KeyError when a step is missing."""
+    node = doc
+    for token in tokens:
+        if isinstance(node, dict):
+            if token in node:
+                node = node[token]
+                continue
+            raise KeyError(token)
+        if isinstance(node, list):
+            try:
+                node = node[int(token)]
+            except (ValueError, IndexError):
+                raise KeyError(token) from None
+            continue
+        raise KeyError(token)
+    return node
+
+
+# ------------------------------------------------------------------------------------------- resolution
+
+
+class RefError(Exception):
+    """A ``$ref`` that cannot be followed; ``code`` becomes the warning code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def is_ref(node: Any) -> bool:
+    return isinstance(node, dict) and isinstance(node.get("$ref"), str)
+
+
+def _is_remote(uri: str) -> bool:
+    return uri.startswith(("http://", "https://"))
+
+
+@dataclass
+class Warnings:
+    """Collects warnings with the file and JSON pointer where each quirk was found."""
+
+    root_file: str
+    items: list[SpecWarning] = field(default_factory=list)
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+    limit: int = 2000
+
+    def add(
+        self,
+        code: str,
+        message: str,
+        where: Iterable[Any] = (),
+        file: str | None = None,
+        line: int | None = None,
+    ) -> None:
+        ptr = pointer(where)
+        key = (code, ptr, message)
+        if key in self.seen:
+            return
+        self.seen.add(key)
+        if len(self.items) == self.limit:
+            self.items.append(SpecWarning(code="too_many_warnings", message="further warnings omitted"))
+        if len(self.items) > self.limit:
+            return
+        shown = file if file and file != self.root_file else None
+        self.items.append(
+            SpecWarning(
+                code=code, message=message, pointer=ptr or "/", file=shown or self.root_file, line=line
+            )
+        )
+
+
+class RefResolver:
+    """Loads documents by URI (root, relative files, remote URLs when allowed) and follows ``$ref``s."""
+
+    def __init__(
+        self,
+        root: Any,
+        root_uri: str,
+        *,
+        display_name: str,
+        allow_remote: bool = False,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        fetch: Callable[[str, int], bytes] | None = None,
+        base_known: bool = True,
+    ) -> None:
+        self.root_uri = root_uri
+        self.display_name = display_name
+        self.allow_remote = allow_remote
+        self.max_bytes = max_bytes
+        self.fetch = fetch
+        self.base_known = base_known
+        self.root_size = 0  # bytes of the root document; sets the bundler's node budget
+        self.docs: dict[str, Any] = {root_uri: root}
+        self.failed: dict[str, RefError] = {}
+
+    def display(self, uri: str) -> str:
+        """File name for messages: relative to the root's folder when possible."""
+        if uri == self.root_uri:
+            return self.display_name
+        if not _is_remote(uri) and not _is_remote(self.root_uri):
+            rel = os.path.relpath(uri, Path(self.root_uri).parent)
+            return os.path.normpath(str(Path(self.display_name).parent / rel))
+        return uri
+
+    def target_uri(self, ref_path: str, base_uri: str) -> str:
+        if _is_remote(ref_path):
+            return ref_path
+        if _is_remote(base_uri):
+            if ref_path.startswith("file:"):  # a fetched document must not read this machine's files
+                raise RefError("unresolved_ref", f"remote document refers to a local file {ref_path!r}")
+            return urljoin(base_uri, ref_path)
+        if not self.base_known:  # uploaded bytes: no file access at all
+            raise RefError("unresolved_ref", f"file reference {ref_path!r} in a document without a folder")
+        if ref_path.startswith("file://"):
+            return str(Path(unquote(urlsplit(ref_path).path)).resolve())
+        return str((Path(base_uri).parent / unquote(ref_path)).resolve())
+
+    def load(self, uri: str) -> Any:
+        if uri in self.docs:
+            return self.docs[uri]
+        if uri in self.failed:
+            raise self.failed[uri]
+        try:
+            doc = self._load(uri)
+        except RefError as exc:
+            self.failed[uri] = exc
+            raise
+        self.docs[uri] = doc
+        return doc
+
+    def _load(self, uri: str) -> Any:
+        name = self.display(uri)
+        if _is_remote(uri):
+            if not self.allow_remote or self.fetch is None:
+                raise RefError(
+                    "remote_ref_blocked", f"remote reference to {uri} not followed (remote refs are off)"
+                )
+            try:
+                data = self.fetch(uri, self.max_bytes)
+            except Exception as exc:  # network failures of any kind become a warning on the ref
+                raise RefError("unresolved_ref", f"cannot fetch {uri}: {exc}") from None
+        else:
+            path = Path(uri)
+            if not path.is_file():
+                raise RefError("unresolved_ref", f"referenced file {name} does not exist")
+            if path.stat().st_size > self.max_bytes:
+                raise RefError("too_large", f"referenced file {name} is larger than {self.max_bytes} bytes")
+            data = path.read_bytes()
+        try:
+            return parse_document(data, name)
+        except ImportError_ as exc:
+            raise RefError("unresolved_ref", f"referenced file cannot be read: {exc}") from None
+
+    def split(self, ref: str, base_uri: str) -> tuple[str, list[str]]:
+        """(document uri, pointer tokens) of a ``$ref`` seen in the document at ``base_uri``."""
+        path_part, _, fragment = ref.partition("#")
+        uri = self.target_uri(path_part, base_uri) if path_part else base_uri
+        tokens = split_fragment(unquote(fragment))
+        if tokens is None:
+            raise RefError("unresolved_ref", f"$ref {ref!r} uses a plain-name fragment, not a JSON pointer")
+        if "%" in fragment and uri in self.docs:
+            # Some specs have keys with a literal "%xx" and refer to them unencoded: take whichever resolves.
+            raw = split_fragment(fragment)
+            if raw is not None:
+                try:
+                    walk_pointer(self.docs[uri], tokens)
+                except KeyError:
+                    try:
+                        walk_pointer(self.docs[uri], raw)
+                        return uri, raw
+                    except KeyError:
+                        pass
+        return uri, tokens
+
+    def lookup(self, uri: str, tokens: list[str], ref: str) -> Any:
+        doc = self.load(uri)
+        try:
+            return walk_pointer(doc, tokens)
+        except KeyError:
+            pass
+        # Real specs step through other refs on the way (``#/paths/~1a/get`` where /paths/~1a is a $ref).
+        node, node_uri = doc, uri
+        for i, token in enumerate(tokens):
+            hops = 0
+            while is_ref(node) and token not in node:
+                hops += 1
+                if hops > 50:
+                    raise RefError("ref_loop", f"$ref {ref!r} runs into a reference loop")
+                node_uri, sub = self.split(node["$ref"], node_uri)
+                node = self.lookup(node_uri, sub, ref)
+            try:
+                node = walk_pointer(node, [token])
+            except KeyError:
+                raise RefError(
+                    "unresolved_ref", f"$ref {ref!r} points to nothing (no {pointer(tokens[: i + 1])!r})"
+                ) from None
+        return node
+
+    def deref(self, node: Any, base_uri: str) -> tuple[Any, str, list[str] | None]:
+        """Follow a chain of pure refs to a real node: (node, its document uri, its tokens or None)."""
+        seen: set[tuple[str, str]] = set()
+        tokens: list[str] | None = None
+        while is_ref(node):
+            ref = node["$ref"]
+            uri, tokens = self.split(ref, base_uri)
+            key = (uri, pointer(tokens))
+            if key in seen:
+                raise RefError("ref_loop", f"$ref {ref!r} points back to itself (reference loop)")
+            seen.add(key)
+            node = self.lookup(uri, tokens, ref)
+            base_uri = uri
+        return node, base_uri, tokens
+
+
+# --------------------------------------------------------------------------------------------- bundling
+
+# Keys whose values are data or vendor extensions: no refs are rewritten below them.
+_DATA_KEYS = frozenset({"example", "examples", "default", "enum", "const", "x-examples", "x-example"})
+_SCHEMA_KEYS = frozenset({"schema", "payload", "items", "properties", "allOf", "anyOf", "oneOf"})
+_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class _Pending:
+    kind: str
+    name: str
+    node: Any
+    uri: str
+    tokens: list[str]
+
+
+class Bundler:
+    """Copies schemas with every ``$ref`` rewritten to ``#/components/<kind>/<Name>`` of one output document.
+
+    Refs to the root's own components stay (mapped, e.g. Swagger ``#/definitions/X`` to
+    ``#/components/schemas/X``); anything else (other files, other places) is copied into the output
+    components under a unique name, once per target, so circular refs stay refs. Refs that cannot be
+    followed become ``{"x-unresolved-ref": ...}`` plus a warning, so every remaining ref resolves.
+    """
+
+    def __init__(
+        self,
+        resolver: RefResolver,
+        warnings: Warnings,
+        *,
+        root_prefixes: dict[tuple[str, ...], str],
+        fixup: Callable[[dict[str, Any], list[Any], str], dict[str, Any]] | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.warnings = warnings
+        self.root_prefixes = root_prefixes
+        self.fixup = fixup
+        self.components: dict[str, dict[str, Any]] = {}
+        self._names: dict[tuple[str, str], tuple[str, str]] = {}  # (uri, pointer) -> (kind, name)
+        self._taken: dict[str, set[str]] = {}
+        self._queue: list[_Pending] = []
+        self._done_root: set[tuple[str, str]] = set()
+        self.nodes = 0
+        self.max_nodes = max(MIN_NODE_BUDGET, 2 * resolver.root_size)
+        root = resolver.docs[resolver.root_uri]
+        for prefix, kind in root_prefixes.items():
+            try:
+                section = walk_pointer(root, list(prefix))
+            except KeyError:
+                continue
+            if isinstance(section, dict):
+                self._taken.setdefault(kind, set()).update(section)
+
+    # -- public
+
+    def copy(self, node: Any, uri: str, where: list[Any], kind: str = "schemas") -> Any:
+        """A rewritten copy of ``node`` (found at ``where`` in the document ``uri``)."""
+        out = self._walk(node, uri, list(where), kind, 0)
+        return out
+
+    def add_root_component(self, kind: str, name: str) -> None:
+        """Bundle one of the root's own components (whether or not anything refers to it)."""
+        for prefix, k in self.root_prefixes.items():
+            if k == kind:
+                self._schedule_root(prefix, kind, name)
+
+    def finish(self) -> dict[str, dict[str, Any]]:
+        while self._queue:
+            item = self._queue.pop()
+            node = item.node
+            where = item.tokens
+            if is_ref(node):
+                try:
+                    self.resolver.deref(node, item.uri)
+                except RefError as exc:
+                    self._warn(exc, where, item.uri)
+                    node = {k: v for k, v in node.items() if k != "$ref"}
+                    node["x-unresolved-ref"] = item.node["$ref"]
+            self.components.setdefault(item.kind, {})[item.name] = self._walk(
+                node, item.uri, where, item.kind, 0
+            )
+        return self.components
+
+    # -- internals
+
+    def _warn(self, exc: RefError, where: list[Any], uri: str) -> None:
+        self.warnings.add(exc.code, exc.message, where, self.resolver.display(uri))
+
+    def _schedule_root(self, prefix: tuple[str, ...], kind: str, name: str) -> tuple[str, str] | None:
+        key = (kind, name)
+        if key in self._done_root:
+            return key
+        root = self.resolver.docs[self.resolver.root_uri]
+        try:
+            node = walk_pointer(root, [*prefix, name])
+        except KeyError:
+            return None
+        self._done_root.add(key)
+        self._queue.append(_Pending(kind, name, node, self.resolver.root_uri, [*prefix, name]))
+        return key
+
+    def _unique(self, kind: str, base: str) -> str:
+        taken = self._taken.setdefault(kind, set())
+        base = _NAME_RE.sub("_", base).strip("_") or "Schema"
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name)
+        return name
+
+    def _rewrite_ref(self, node: dict[str, Any], uri: str, where: list[Any], kind: str) -> Any:
+        ref = node["$ref"]
+        try:
+            target_uri, tokens = self.resolver.split(ref, uri)
+            if target_uri == self.resolver.root_uri:
+                for prefix, pkind in self.root_prefixes.items():
+                    n = len(prefix)
+                    if len(tokens) > n and tuple(tokens[:n]) == prefix:
+                        self.resolver.lookup(target_uri, tokens, ref)  # must exist
+                        self._schedule_root(prefix, pkind, tokens[n])
+                        rest = tokens[n:]
+                        return self._with_ref(
+                            node, ref_fragment(("components", pkind, *rest)), uri, where, kind
+                        )
+            key = (target_uri, pointer(tokens))
+            if key not in self._names:
+                target = self.resolver.lookup(target_uri, tokens, ref)
+                base = tokens[-1] if tokens else Path(urlsplit(target_uri).path).stem
+                name = self._unique(kind, base)
+                self._names[key] = (kind, name)
+                self._queue.append(_Pending(kind, name, target, target_uri, list(tokens)))
+            tkind, tname = self._names[key]
+            return self._with_ref(node, component_ref(tkind, tname), uri, where, kind)
+        except RefError as exc:
+            self._warn(exc, [*where, "$ref"], uri)
+            out = {k: self._walk(v, uri, [*where, k], kind, 1) for k, v in node.items() if k != "$ref"}
+            out["x-unresolved-ref"] = ref
+            return out
+
+    def _with_ref(
+        self, node: dict[str, Any], new_ref: str, uri: str, where: list[Any], kind: str
+    ) -> dict[str, Any]:
+        if len(node) == 1:
+            return {"$ref": new_ref}
+        out: dict[str, Any] = {"$ref": new_ref}
+        for k, v in node.items():
+            if k != "$ref":
+                out[k] = self._walk(v, uri, [*where, k], kind, 1)
+        return out
+
+    def _walk(self, node: Any, uri: str, where: list[Any], kind: str, depth: int) -> Any:
+        self.nodes += 1
+        if self.nodes > self.max_nodes:
+            raise ImportError_(
+                f"document expands to more than {self.max_nodes} nodes (YAML alias bomb?)",
+                kind=ErrorKind.TOO_LARGE,
+                file=self.resolver.display(uri),
+                pointer=pointer(where),
+            )
+        if depth > MAX_DEPTH:
+            self.warnings.add("too_deep", f"nesting deeper than {MAX_DEPTH} levels cut off", where)
+            return {}
+        if isinstance(node, dict):
+            if is_ref(node):
+                return self._rewrite_ref(node, uri, where, kind)
+            out: dict[str, Any] = {}
+            for k, v in node.items():
+                if k in _DATA_KEYS or k.startswith("x-") or not isinstance(v, dict | list):
+                    out[k] = v
+                    continue
+                where.append(k)
+                out[k] = self._walk(v, uri, where, "schemas" if k in _SCHEMA_KEYS else kind, depth + 1)
+                where.pop()
+            if self.fixup is not None:
+                out = self.fixup(out, where, uri)
+            return out
+        if isinstance(node, list):
+            items = []
+            for i, v in enumerate(node):
+                if isinstance(v, dict | list):
+                    where.append(i)
+                    items.append(self._walk(v, uri, where, kind, depth + 1))
+                    where.pop()
+                else:
+                    items.append(v)
+            return items
+        return node
