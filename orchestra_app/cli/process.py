@@ -1,0 +1,215 @@
+"""``orchestra process ...``: import BPMN/sequence diagrams and generate scenario suites."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from orchestra_app.domain.errors import ErrorKind, OrchestraError
+from orchestra_app.domain.graph import ControlFlowGraph
+from orchestra_app.generation.generator import generate_suite
+from orchestra_app.generation.model import SuitePlan
+from orchestra_app.importers.detect import import_process
+
+app = typer.Typer(no_args_is_help=True)
+
+EXIT_OK = 0
+EXIT_FAILED = 2
+
+
+class StrategyChoice(StrEnum):
+    edges = "edges"
+    paths = "paths"
+
+
+class ParallelChoice(StrEnum):
+    pairwise = "pairwise"
+    product = "product"
+
+
+FilesArg = Annotated[
+    list[Path], typer.Argument(help="BPMN 2.0 XML, mermaid/PlantUML sequence diagrams or JSON.")
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Machine-readable output (JSON Lines for several files).")
+]
+
+
+MAX_READ_BYTES = 100 * 1024 * 1024  # the importers refuse far less; this only avoids reading huge files
+
+
+def _read(path: Path) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_READ_BYTES:
+            raise OrchestraError(
+                f"the file is {size:,} bytes; process files over {MAX_READ_BYTES:,} bytes are not read",
+                kind=ErrorKind.TOO_LARGE,
+                file=str(path),
+            )
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise OrchestraError("file not found", kind=ErrorKind.IO, file=str(path)) from None
+    except IsADirectoryError:
+        raise OrchestraError("is a directory, not a file", kind=ErrorKind.IO, file=str(path)) from None
+    except OSError as exc:
+        raise OrchestraError(
+            f"cannot read the file: {exc.strerror or exc}", kind=ErrorKind.IO, file=str(path)
+        ) from None
+
+
+def _load(path: Path, max_loop: int | None) -> ControlFlowGraph:
+    return import_process(_read(path), filename=str(path), max_loop_iterations=max_loop)
+
+
+def _error_record(path: Path, exc: BaseException) -> dict[str, Any]:
+    if isinstance(exc, OrchestraError):
+        record: dict[str, Any] = {"file": str(path), "error": str(exc), "kind": str(exc.kind)}
+        for key in ("line", "column", "pointer"):
+            value = getattr(exc, key)
+            if value is not None:
+                record[key] = value
+        return record
+    # Anything else is our bug, but a CI pipeline still gets one clean line, never a traceback.
+    return {
+        "file": str(path),
+        "error": f"{path}: internal error: {type(exc).__name__}: {exc}",
+        "kind": "internal",
+    }
+
+
+def _graph_record(path: Path, graph: ControlFlowGraph) -> dict[str, Any]:
+    data = graph.to_json_dict()
+    for node in data.get("nodes", []):
+        node.setdefault("name", None)
+    data.setdefault("warnings", [])
+    return {"file": str(path), **data}
+
+
+def _emit(record: dict[str, Any]) -> None:
+    typer.echo(json.dumps(record, ensure_ascii=False, default=str))
+
+
+@app.command("import")
+def import_command(files: FilesArg, as_json: JsonOpt = False) -> None:
+    """Import process files and print their controlFlowGraph (exit 2 when any file fails)."""
+    failed = False
+    for path in files:
+        try:
+            graph = _load(path, None)
+        except Exception as exc:
+            failed = True
+            record = _error_record(path, exc)
+            if as_json:
+                _emit(record)
+            else:
+                typer.echo(f"{record['error']}", err=True)
+            continue
+        if as_json:
+            _emit(_graph_record(path, graph))
+            continue
+        processes = len(graph.processes)
+        typer.echo(
+            f"{path}: {len(graph.nodes)} nodes, {len(graph.flows)} flows, {processes} process"
+            f"{'es' if processes != 1 else ''}, {len(graph.loops)} loops, {len(graph.warnings)} warnings"
+        )
+        for warning in graph.warnings:
+            where = f" (line {warning.line})" if warning.line else ""
+            typer.echo(f"  warning [{warning.code}]{where}: {warning.message}")
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _suite_record(path: Path, suite: SuitePlan) -> dict[str, Any]:
+    coverage = suite.coverage
+    return {
+        "file": str(path),
+        "strategy": suite.strategy,
+        "scenarios": [
+            {
+                "key": s.key,
+                "name": s.name,
+                "kind": str(s.kind),
+                "process": s.process_id,
+                "nodes": s.nodes,
+                "flows": s.flows,
+                "decisions": s.decisions,
+                **({"truncated": True} if s.truncated else {}),
+            }
+            for s in suite.scenarios
+        ],
+        "coverage": {
+            "flows_total": coverage.flows_total,
+            "flows_reachable": coverage.flows_reachable,
+            "flows_covered": coverage.flows_covered,
+            "decisions_total": coverage.decisions_total,
+            "decisions_covered": coverage.decisions_covered,
+        },
+        "capped": suite.capped,
+        "path_count": suite.path_count,
+        "uncovered_flows": suite.uncovered_flows,
+        "warnings": suite.warnings,
+    }
+
+
+@app.command("scenarios")
+def scenarios_command(
+    files: FilesArg,
+    strategy: Annotated[
+        StrategyChoice, typer.Option(help="edges: cover every flow and outcome; paths: distinct paths.")
+    ] = (StrategyChoice.edges),
+    max_scenarios: Annotated[
+        int | None,
+        typer.Option(min=1, help="Cap on scenarios per process (default: edges 10000, paths 200)."),
+    ] = None,
+    max_loop: Annotated[
+        int | None, typer.Option(min=1, help="N for loops (run 0, 1 and N times); default 3.")
+    ] = None,
+    parallel: Annotated[ParallelChoice, typer.Option(help="Branch variant combinations in paths mode.")] = (
+        ParallelChoice.pairwise
+    ),
+    as_json: JsonOpt = False,
+) -> None:
+    """Generate a scenario suite per file (exit 2 when any file fails)."""
+    failed = False
+    for path in files:
+        try:
+            graph = _load(path, max_loop)
+            suite = generate_suite(
+                graph,
+                strategy=strategy.value,  # type: ignore[arg-type]
+                max_scenarios=max_scenarios,
+                max_loop=max_loop,
+                parallel=parallel.value,  # type: ignore[arg-type]
+            )
+        except Exception as exc:
+            failed = True
+            record = _error_record(path, exc)
+            if as_json:
+                _emit(record)
+            else:
+                typer.echo(f"{record['error']}", err=True)
+            continue
+        if as_json:
+            _emit(_suite_record(path, suite))
+            continue
+        c = suite.coverage
+        typer.echo(
+            f"{path}: {len(suite.scenarios)} scenarios ({suite.strategy}), "
+            f"flows {c.flows_covered}/{c.flows_total}, "
+            f"decisions {c.decisions_covered}/{c.decisions_total}, paths {_short(suite.path_count)}"
+            f"{', capped' if suite.capped else ''}"
+        )
+        for s in suite.scenarios:
+            typer.echo(f"  {s.key} [{s.kind}] {s.name} ({len(s.nodes)} nodes)")
+        for warning in suite.warnings:
+            typer.echo(f"  warning: {warning}")
+    raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)
+
+
+def _short(count: int) -> str:
+    text = str(count)
+    return text if len(text) <= 12 else f"~{text[0]}.{text[1:3]}e{len(text) - 1}"

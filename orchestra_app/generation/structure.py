@@ -1,0 +1,310 @@
+"""What the generator derives from a controlFlowGraph: adjacency, split kinds, back edges, loops, joins."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+from orchestra_app.domain.graph import DEFAULT_MAX_LOOP_ITERATIONS, ControlFlowGraph, Flow, Node
+
+SUBPROCESS_TYPES = frozenset({"subProcess", "transaction", "adHocSubProcess"})
+ACTIVITY_TYPES = frozenset(
+    {
+        "task",
+        "serviceTask",
+        "sendTask",
+        "receiveTask",
+        "userTask",
+        "manualTask",
+        "scriptTask",
+        "businessRuleTask",
+        "callActivity",
+    }
+    | SUBPROCESS_TYPES
+)
+PARKING_GATEWAYS = frozenset({"parallelGateway", "inclusiveGateway", "complexGateway"})
+XOR_GATEWAYS = frozenset({"exclusiveGateway", "eventBasedGateway"})
+OR_GATEWAYS = frozenset({"inclusiveGateway", "complexGateway"})
+
+
+class SplitKind(Enum):
+    END = "end"
+    PASS = "pass"
+    XOR = "xor"
+    AND = "and"
+    OR = "or"
+
+
+@dataclass
+class LoopRec:
+    id: str
+    header: str
+    back_flows: list[str]
+    nodes: frozenset[str]
+    iterations: int
+    can_back: frozenset[str] = frozenset()  # loop nodes that reach a back flow without leaving the loop
+    can_exit: frozenset[str] = frozenset()  # loop nodes that reach an exit without a back flow
+
+
+@dataclass
+class Edge:
+    """A traversable edge: a real sequence flow or a virtual link jump (``real`` False)."""
+
+    id: str
+    source: str
+    target: str
+    real: bool
+    flow: Flow | None = None
+
+
+@dataclass
+class Prepared:
+    graph: ControlFlowGraph
+    nodes: dict[str, Node]
+    order: dict[str, int]  # document order of nodes
+    edges: dict[str, Edge]
+    out: dict[str, list[str]]
+    inc: dict[str, list[str]]
+    children: dict[str, list[str]]  # subprocess id -> child node ids (document order)
+    top: dict[str, list[str]]  # process id -> top-level node ids
+    boundaries: dict[str, list[str]]  # activity id -> boundary event ids
+    event_subs: dict[str, list[str]]  # scope key (subprocess id or "process:<id>") -> event subprocess ids
+    back: set[str] = field(default_factory=set)
+    loops: list[LoopRec] = field(default_factory=list)
+    loop_of_back: dict[str, LoopRec] = field(default_factory=dict)
+    loops_of_node: dict[str, list[LoopRec]] = field(default_factory=dict)  # innermost first
+    topo: dict[str, int] = field(default_factory=dict)
+    split: dict[str, SplitKind] = field(default_factory=dict)
+    joins: dict[str, str | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def scope_key(self, node: Node) -> str:
+        return node.parent_id if node.parent_id else f"process:{node.process_id}"
+
+    def is_default(self, node_id: str, edge_id: str) -> bool:
+        edge = self.edges[edge_id]
+        return bool(edge.flow and (edge.flow.is_default or self.nodes[node_id].default_flow == edge.id))
+
+    def is_parking(self, node_id: str) -> bool:
+        node = self.nodes[node_id]
+        return node.type in PARKING_GATEWAYS and len(self.inc.get(node_id, ())) > 1
+
+    def scope_starts(self, scope_nodes: list[str]) -> list[str]:
+        """Start events of a scope; without any, the nodes no flow enters (boundaries excluded)."""
+        starts = [n for n in scope_nodes if self.nodes[n].type == "startEvent"]
+        if starts:
+            return starts
+        return [
+            n
+            for n in scope_nodes
+            if not self.inc.get(n)
+            and self.nodes[n].type != "boundaryEvent"
+            and not self.nodes[n].triggered_by_event
+            and not (self.nodes[n].event_definition == "link" and "Catch" in self.nodes[n].type)
+            and self.nodes[n].event_definition != "compensate"
+        ]
+
+
+def _is_esp(node: Node) -> bool:
+    return node.type in SUBPROCESS_TYPES and bool(node.triggered_by_event)
+
+
+def prepare(graph: ControlFlowGraph, *, max_loop: int | None = None) -> Prepared:
+    nodes: dict[str, Node] = {}
+    order: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.id not in nodes:
+            nodes[node.id] = node
+            order[node.id] = len(order)
+    edges: dict[str, Edge] = {}
+    out: dict[str, list[str]] = {n: [] for n in nodes}
+    inc: dict[str, list[str]] = {n: [] for n in nodes}
+    for flow in graph.flows:
+        if flow.kind != "sequence" or flow.source not in nodes or flow.target not in nodes:
+            continue
+        if flow.id in edges:
+            continue
+        edges[flow.id] = Edge(flow.id, flow.source, flow.target, True, flow)
+        out[flow.source].append(flow.id)
+        inc[flow.target].append(flow.id)
+    prep = Prepared(
+        graph=graph,
+        nodes=nodes,
+        order=order,
+        edges=edges,
+        out=out,
+        inc=inc,
+        children={},
+        top={},
+        boundaries={},
+        event_subs={},
+    )
+    _link_jumps(prep)
+    for nid, node in nodes.items():
+        if node.type == "boundaryEvent" and node.attached_to in nodes:
+            prep.boundaries.setdefault(node.attached_to, []).append(nid)
+            continue
+        if node.parent_id and node.parent_id in nodes:
+            prep.children.setdefault(node.parent_id, []).append(nid)
+        else:
+            prep.top.setdefault(node.process_id, []).append(nid)
+        if _is_esp(node):
+            prep.event_subs.setdefault(prep.scope_key(node), []).append(nid)
+    for nid in nodes:
+        prep.split[nid] = _split_kind(prep, nid)
+    _find_back_edges(prep)
+    _build_loops(prep, max_loop)
+    return prep
+
+
+def _link_jumps(prep: Prepared) -> None:
+    """Link throw -> catch becomes a jump, unless the importer already added a flow for it."""
+    catches: dict[tuple[str, str], list[str]] = {}
+    throws: list[str] = []
+    for nid, node in prep.nodes.items():
+        if node.event_definition != "link" and "link" not in node.event_definitions:
+            continue
+        key = (node.process_id, node.link_name or node.name or "")
+        if node.type == "intermediateCatchEvent":
+            catches.setdefault(key, []).append(nid)
+        elif node.type == "intermediateThrowEvent":
+            throws.append(nid)
+    for throw in throws:
+        if prep.out[throw]:
+            continue  # the importer already wired the jump
+        node = prep.nodes[throw]
+        targets = catches.get((node.process_id, node.link_name or node.name or ""), [])
+        if not targets:
+            prep.warnings.append(f"link throw {throw} has no matching catch event")
+        for catch in targets[:1]:
+            edge_id = f"link:{throw}->{catch}"
+            prep.edges[edge_id] = Edge(edge_id, throw, catch, False)
+            prep.out[throw].append(edge_id)
+            prep.inc[catch].append(edge_id)
+
+
+def _split_kind(prep: Prepared, nid: str) -> SplitKind:
+    outs = prep.out[nid]
+    if not outs:
+        return SplitKind.END
+    if len(outs) == 1:
+        return SplitKind.PASS
+    node = prep.nodes[nid]
+    if node.type in XOR_GATEWAYS:
+        return SplitKind.XOR
+    if node.type == "parallelGateway":
+        return SplitKind.AND
+    if node.type in OR_GATEWAYS:
+        return SplitKind.OR
+    # Activities and events: conditioned flows make an OR-split, otherwise an implicit AND-split.
+    conditioned = any(prep.edges[e].flow and prep.edges[e].flow.condition for e in outs)  # type: ignore[union-attr]
+    return SplitKind.OR if conditioned else SplitKind.AND
+
+
+def _traversal_out(prep: Prepared, nid: str) -> list[tuple[str, str]]:
+    """(edge key, target) pairs the DFS follows: flows plus boundary attachments."""
+    pairs = [(e, prep.edges[e].target) for e in prep.out[nid]]
+    pairs.extend((f"boundary:{b}", b) for b in prep.boundaries.get(nid, ()))
+    if nid in prep.children and not prep.nodes[nid].triggered_by_event:
+        # Entering a subprocess: its inner nodes sort after it, so counts can run inside out.
+        inner = [c for c in prep.children[nid] if not prep.nodes[c].triggered_by_event]
+        pairs.extend((f"enter:{s}", s) for s in prep.scope_starts(inner))
+    return pairs
+
+
+def _find_back_edges(prep: Prepared) -> None:
+    """Iterative DFS from the start events (then from every unvisited node) in document order."""
+    state: dict[str, int] = {}  # 1 on stack, 2 done
+    finish: list[str] = []
+    roots = [n for n in prep.nodes if prep.nodes[n].type == "startEvent"]
+    roots += list(prep.nodes)
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = 1
+        stack: list[tuple[str, int, list[tuple[str, str]]]] = [(root, 0, _traversal_out(prep, root))]
+        while stack:
+            nid, idx, succ = stack[-1]
+            if idx < len(succ):
+                stack[-1] = (nid, idx + 1, succ)
+                key, target = succ[idx]
+                st = state.get(target)
+                if st is None:
+                    state[target] = 1
+                    stack.append((target, 0, _traversal_out(prep, target)))
+                elif st == 1:
+                    prep.back.add(key)
+            else:
+                state[nid] = 2
+                finish.append(nid)
+                stack.pop()
+    for i, nid in enumerate(reversed(finish)):
+        prep.topo[nid] = i
+
+
+def _build_loops(prep: Prepared, max_loop: int | None) -> None:
+    declared: dict[str, tuple[str, int]] = {}
+    for info in prep.graph.loops:
+        for flow_id in info.back_flows:
+            declared[flow_id] = (info.id, info.max_loop_iterations)
+    default_n = (
+        max_loop if max_loop is not None else (prep.graph.max_loop_iterations or DEFAULT_MAX_LOOP_ITERATIONS)
+    )
+    by_header: dict[str, list[str]] = {}
+    for key in sorted(prep.back, key=lambda k: (prep.order.get(_edge_target(prep, k), 0), k)):
+        if key.startswith("enter:"):
+            continue
+        if key.startswith("boundary:"):
+            prep.warnings.append(f"cycle through boundary event {key[9:]} is not treated as a loop")
+            continue
+        by_header.setdefault(prep.edges[key].target, []).append(key)
+    for header, backs in by_header.items():
+        body: set[str] = {header}
+        queue = deque(prep.edges[b].source for b in backs)
+        while queue:
+            nid = queue.popleft()
+            if nid in body:
+                continue
+            body.add(nid)
+            for e in prep.inc[nid]:
+                queue.append(prep.edges[e].source)
+        loop_id, iterations = f"loop:{header}", default_n
+        for b in backs:
+            if b in declared:
+                loop_id, declared_n = declared[b]
+                iterations = max_loop if max_loop is not None else declared_n
+                break
+        rec = LoopRec(loop_id, header, backs, frozenset(body), max(1, iterations))
+        rec.can_back = frozenset(_reverse_reach(prep, rec, [prep.edges[b].source for b in backs]))
+        exits = [
+            n for n in body if any(prep.edges[e].target not in body for e in prep.out[n]) or not prep.out[n]
+        ]
+        rec.can_exit = frozenset(_reverse_reach(prep, rec, exits))
+        prep.loops.append(rec)
+        for b in backs:
+            prep.loop_of_back[b] = rec
+    for rec in sorted(prep.loops, key=lambda r: len(r.nodes)):
+        for nid in rec.nodes:
+            prep.loops_of_node.setdefault(nid, []).append(rec)
+
+
+def _edge_target(prep: Prepared, key: str) -> str:
+    for prefix in ("boundary:", "enter:"):
+        if key.startswith(prefix):
+            return key[len(prefix) :]
+    return prep.edges[key].target
+
+
+def _reverse_reach(prep: Prepared, rec: LoopRec, seeds: list[str]) -> set[str]:
+    seen: set[str] = set()
+    queue = deque(seeds)
+    while queue:
+        nid = queue.popleft()
+        if nid in seen or nid not in rec.nodes:
+            continue
+        seen.add(nid)
+        for e in prep.inc[nid]:
+            if e not in rec.back_flows:
+                queue.append(prep.edges[e].source)
+    return seen

@@ -1,0 +1,122 @@
+"""Synthetic controlFlowGraphs for tests and the benchmark: path explosions the generator must survive."""
+
+from __future__ import annotations
+
+from orchestra_app.domain.graph import ControlFlowGraph, Flow, GraphProcess, Node
+
+
+class GraphBuilder:
+    """Small fluent builder: ``b.node("t1", "serviceTask", "Charge card"); b.flow("t1", "end")``."""
+
+    def __init__(self, process_id: str = "P") -> None:
+        self.process_id = process_id
+        self.nodes: list[Node] = []
+        self.flows: list[Flow] = []
+        self.processes = [GraphProcess(id=process_id, is_executable=True)]
+
+    def node(self, node_id: str, node_type: str, name: str | None = None, **fields: object) -> str:
+        fields.setdefault("process_id", self.process_id)
+        self.nodes.append(Node(id=node_id, type=node_type, name=name, **fields))  # type: ignore[arg-type]
+        return node_id
+
+    def flow(self, source: str, target: str, flow_id: str | None = None, **fields: object) -> str:
+        fid = flow_id or f"f_{source}_{target}"
+        self.flows.append(Flow(id=fid, source=source, target=target, **fields))  # type: ignore[arg-type]
+        return fid
+
+    def graph(self, **fields: object) -> ControlFlowGraph:
+        return ControlFlowGraph(
+            nodes=self.nodes,
+            flows=self.flows,
+            processes=self.processes,
+            **fields,  # type: ignore[arg-type]
+        )
+
+
+def xor_diamonds(count: int = 20) -> ControlFlowGraph:
+    b = GraphBuilder()
+    prev = b.node("start", "startEvent")
+    for i in range(count):
+        split = b.node(f"x{i}", "exclusiveGateway", f"Check {i}?")
+        b.flow(prev, split)
+        join = b.node(f"m{i}", "exclusiveGateway")
+        for side in ("a", "b"):
+            task = b.node(f"t{i}{side}", "serviceTask", f"Task {i}{side}")
+            b.flow(split, task, f"f{i}{side}", name="yes" if side == "a" else "no")
+            b.flow(task, join)
+        prev = join
+    b.flow(prev, b.node("end", "endEvent"))
+    return b.graph()
+
+
+def chain(length: int = 3000) -> ControlFlowGraph:
+    b = GraphBuilder()
+    prev = b.node("start", "startEvent")
+    for i in range(length):
+        task = b.node(f"t{i}", "serviceTask", f"Step {i}")
+        b.flow(prev, task)
+        prev = task
+    b.flow(prev, b.node("end", "endEvent"))
+    return b.graph()
+
+
+def wide_gateway(width: int = 1000) -> ControlFlowGraph:
+    b = GraphBuilder()
+    b.node("start", "startEvent")
+    b.node("split", "exclusiveGateway", "Route?")
+    b.node("join", "exclusiveGateway")
+    b.node("end", "endEvent")
+    b.flow("start", "split")
+    for i in range(width):
+        task = b.node(f"t{i}", "serviceTask", f"Route {i}")
+        b.flow("split", task, f"r{i}", condition=f"route == {i}")
+        b.flow(task, "join")
+    b.flow("join", "end")
+    return b.graph()
+
+
+def tangled_loops(count: int = 30) -> ControlFlowGraph:
+    """A chain of merge/task/split triples; each split loops back to a merge 1..3 steps earlier."""
+    b = GraphBuilder()
+    prev = b.node("start", "startEvent")
+    for i in range(count):
+        merge = b.node(f"m{i}", "exclusiveGateway")
+        task = b.node(f"t{i}", "serviceTask", f"Work {i}")
+        split = b.node(f"x{i}", "exclusiveGateway", f"Again {i}?")
+        b.flow(prev, merge)
+        b.flow(merge, task)
+        b.flow(task, split)
+        back_to = f"m{max(0, i - (i % 3))}"
+        b.flow(split, back_to, f"back{i}", name="retry")
+        prev = split
+    b.flow(prev, b.node("end", "endEvent"), name="done")
+    return b.graph()
+
+
+def parallel_xors(branches: int = 20) -> ControlFlowGraph:
+    b = GraphBuilder()
+    b.node("start", "startEvent")
+    b.node("fork", "parallelGateway")
+    b.node("sync", "parallelGateway")
+    b.node("end", "endEvent")
+    b.flow("start", "fork")
+    for i in range(branches):
+        split = b.node(f"x{i}", "exclusiveGateway", f"Branch {i} ok?")
+        merge = b.node(f"m{i}", "exclusiveGateway")
+        b.flow("fork", split)
+        for side in ("a", "b"):
+            task = b.node(f"t{i}{side}", "serviceTask", f"Task {i}{side}")
+            b.flow(split, task, f"f{i}{side}", name="yes" if side == "a" else "no")
+            b.flow(task, merge)
+        b.flow(merge, "sync")
+    b.flow("sync", "end")
+    return b.graph()
+
+
+SYNTHETIC_CASES = {
+    "20 XOR diamonds": xor_diamonds,
+    "3,000-node chain": chain,
+    "1,000-way gateway": wide_gateway,
+    "30 tangled loops": tangled_loops,
+    "20-branch AND with XORs": parallel_xors,
+}

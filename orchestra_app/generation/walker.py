@@ -1,0 +1,590 @@
+"""Token walker: runs one scenario through a prepared graph, asking a chooser at every choice point."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from orchestra_app.generation.structure import ACTIVITY_TYPES, SUBPROCESS_TYPES, LoopRec, Prepared, SplitKind
+
+Key = Hashable
+
+
+@dataclass(eq=False)
+class Option:
+    """One outcome of a choice point; ``keys`` are the coverage keys it would add."""
+
+    kind: str  # start | flow | subset | combo | loop | boundary | esp | normal
+    keys: frozenset[Key]
+    payload: Any = None
+    next: str | None = None  # node the option leads to (goal steering)
+    label: str | None = None
+
+
+class OptionList(list[Option]):
+    """A cached option list with a key -> first index map (a 1,000-way gateway is asked 1,000 times)."""
+
+    _index: dict[Key, int] | None = None
+
+    def index_of(self, key: Key) -> int | None:
+        if self._index is None:
+            self._index = {}
+            for i, option in enumerate(self):
+                for k in option.keys:
+                    self._index.setdefault(k, i)
+        return self._index.get(key)
+
+
+@dataclass
+class Run:
+    """A walk in progress and, once finished, one scenario (or one branch variant in paths mode)."""
+
+    nodes: list[str] = field(default_factory=list)
+    flows: list[str] = field(default_factory=list)
+    decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    keys: set[Key] = field(default_factory=set)
+    labels: list[str] = field(default_factory=list)
+    parked: dict[str, int] = field(default_factory=dict)  # tokens left at joins the region may not release
+    active: dict[str, list[int]] = field(default_factory=dict)  # loop id -> [target, iterations]
+    triggered: set[str] = field(default_factory=set)  # boundary events already fired
+    back_taken: dict[str, int] = field(default_factory=dict)  # loop id -> back flows taken
+    exception: bool = False
+    looped: bool = False
+    deviated: bool = False
+    truncated: bool = False
+    steps: int = 0
+
+
+class Chooser(Protocol):
+    def offer(self, point: str, options: list[Option]) -> None:
+        """Every outcome of a point, before loop steering narrows it (cached lists: stable identity)."""
+
+    def choose(self, run: Run, point: str, options: list[Option]) -> int: ...
+
+
+class _NoChooser:
+    def offer(self, point: str, options: list[Option]) -> None:
+        return None
+
+    def choose(self, run: Run, point: str, options: list[Option]) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class Region:
+    """Where a walk starts (alternatives of token sets) and which joins it must leave parked."""
+
+    starts: tuple[tuple[tuple[str, str | None], ...], ...]
+    forbidden: frozenset[str] = frozenset()
+    skip_loops: frozenset[str] = frozenset()
+
+
+class ComboSource(Protocol):
+    """Paths mode expands AND-splits into combinations of branch variants; edges mode walks them flat."""
+
+    def combos(self, split: str, region: Region) -> list[Option] | None: ...
+
+
+@dataclass
+class _Scope:
+    key: str
+    forbidden: frozenset[str]
+    parked: dict[str, int] = field(default_factory=dict)
+    esp_done: bool = False
+    stopped: bool = False
+
+
+class Walker:
+    def __init__(
+        self, prep: Prepared, *, budget: int | None = None, combos: ComboSource | None = None
+    ) -> None:
+        self.prep = prep
+        self.budget = budget if budget is not None else 20 * len(prep.nodes) + 1000
+        self.combo_source = combos
+        self._xor: dict[str, list[Option]] = {}
+        self._or: dict[str, list[Option]] = {}
+        self._loop: dict[str, list[Option]] = {}
+        self._boundary: dict[str, list[Option]] = {}
+        self._esp: dict[str, list[Option]] = {}
+        self._scope_activity: dict[str, bool] = {}
+        self._starts: dict[Region, list[Option]] = {}
+        self.subset_cap = 15
+        self.capped = False
+        self._chooser: Chooser = _NoChooser()
+        self._region = Region(starts=())
+
+    # -- public -------------------------------------------------------------------------------
+
+    def run(self, region: Region, chooser: Chooser, scope_key: str) -> Run:
+        """One scenario. Re-entrant: paths mode walks branch variants while an outer walk waits."""
+        saved = (self._chooser, self._region)
+        self._chooser, self._region = chooser, region
+        try:
+            return self._run(region, scope_key)
+        finally:
+            self._chooser, self._region = saved
+
+    def _run(self, region: Region, scope_key: str) -> Run:
+        run = Run()
+        starts = region.starts[0]
+        if len(region.starts) > 1:
+            options = self._start_options(region)
+            idx = self._choose(run, "start", options)
+            starts = options[idx].payload
+            if idx:
+                run.labels.append(options[idx].label or "")
+        scope = _Scope(scope_key, region.forbidden)
+        self._drain(run, list(starts), scope)
+        run.parked = {j: c for j, c in scope.parked.items() if c}
+        for loop_id in list(run.active):
+            self._finish_loop(run, loop_id)
+        return run
+
+    # -- choice helpers ------------------------------------------------------------------------
+
+    def _choose(self, run: Run, point: str, options: list[Option], full: list[Option] | None = None) -> int:
+        self._chooser.offer(point, full if full is not None else options)
+        if len(options) == 1:
+            return 0
+        idx = self._chooser.choose(run, point, options)
+        if idx:
+            run.deviated = True
+        return idx
+
+    def _start_options(self, region: Region) -> list[Option]:
+        cached = self._starts.get(region)
+        if cached is not None:
+            return cached
+        out: list[Option] = []
+        for tokens in region.starts:
+            node = self.prep.nodes[tokens[0][0]]
+            out.append(
+                Option(
+                    "start",
+                    frozenset(e for n, _ in tokens for e in self.prep.out[n] if self.prep.edges[e].real),
+                    payload=tokens,
+                    next=node.id,
+                    label=f"starts at {node.name or node.id}",
+                )
+            )
+        self._starts[region] = out
+        return out
+
+    # -- the token loop ------------------------------------------------------------------------
+
+    def _drain(self, run: Run, tokens: list[tuple[str, str | None]], scope: _Scope) -> None:
+        prep = self.prep
+        stack = list(reversed(tokens))
+        while True:
+            while stack and not scope.stopped and not run.truncated:
+                node, via = stack.pop()
+                if via is not None and not self._traverse(run, via):
+                    continue
+                if via is not None and prep.is_parking(node):
+                    scope.parked[node] = scope.parked.get(node, 0) + 1
+                    continue
+                self._execute(run, node, stack, scope)
+            if scope.stopped or run.truncated:
+                return
+            ready = [j for j, c in scope.parked.items() if c and j not in scope.forbidden]
+            if not ready:
+                return
+            join = min(ready, key=lambda j: (prep.topo.get(j, 0), j))
+            del scope.parked[join]
+            self._execute(run, join, stack, scope)
+
+    def _traverse(self, run: Run, edge_id: str) -> bool:
+        """Record a traversal; False when the token dies (a loop with no exit has run its count)."""
+        prep = self.prep
+        edge = prep.edges[edge_id]
+        back_of = prep.loop_of_back.get(edge_id)
+        if back_of is not None:
+            # Tokens forked inside a loop can leave it while a sibling still loops: a hard per-loop
+            # cap (reset by each iteration of an enclosing loop) keeps every walk finite.
+            if run.back_taken.get(back_of.id, 0) >= back_of.iterations:
+                return False
+            state = run.active.get(back_of.id)
+            if state is not None and state[1] >= state[0]:
+                return False
+            run.back_taken[back_of.id] = run.back_taken.get(back_of.id, 0) + 1
+        if edge.real:
+            run.flows.append(edge_id)
+            run.keys.add(edge_id)
+        for rec in prep.loops_of_node.get(edge.source, ()):
+            if rec.id in run.active and edge.target not in rec.nodes:
+                self._finish_loop(run, rec.id)
+        if back_of is not None and back_of.id in run.active:
+            run.active[back_of.id][1] += 1
+            run.looped = True
+            # A new iteration of the outer loop starts nested loops afresh.
+            for other in prep.loops:
+                if other is not back_of and other.header in back_of.nodes:
+                    run.back_taken.pop(other.id, None)
+                    if other.id in run.active:
+                        self._finish_loop(run, other.id)
+        return True
+
+    def _finish_loop(self, run: Run, loop_id: str) -> None:
+        _, iterations = run.active.pop(loop_id)
+        rec = next(r for r in self.prep.loops if r.id == loop_id)
+        outcome = iterations if iterations < rec.iterations else rec.iterations
+        run.keys.add(("loop", loop_id, outcome))
+        entry = run.decisions.get(loop_id)
+        if entry is None or entry["iterations"] < iterations:
+            back = rec.back_flows[0]
+            flow = self.prep.edges[back].flow
+            run.decisions[loop_id] = {
+                "loop": True,
+                "header": rec.header,
+                "iterations": iterations,
+                "flow": back,
+                "condition": flow.condition if flow else None,
+            }
+        if iterations:
+            name = _loop_name(self.prep, rec)
+            label = f"{name} repeated once" if iterations == 1 else f"{name} repeated {iterations} times"
+            run.labels.append(label)
+
+    def _execute(self, run: Run, nid: str, stack: list[tuple[str, str | None]], scope: _Scope) -> None:
+        prep = self.prep
+        run.steps += 1
+        if run.steps > self.budget:
+            run.truncated = True
+            return
+        run.nodes.append(nid)
+        node = prep.nodes[nid]
+        loops = prep.loops_of_node.get(nid)
+        if loops:
+            for rec in reversed(loops):  # outermost first
+                if rec.id not in run.active and rec.id not in self._region.skip_loops:
+                    options = self._loop_options(rec)
+                    idx = self._choose(run, rec.id, options)
+                    run.active[rec.id] = [options[idx].payload, 0]
+        if node.type in SUBPROCESS_TYPES and not node.triggered_by_event and nid in prep.children:
+            inner = [c for c in prep.children[nid] if not prep.nodes[c].triggered_by_event]
+            sub = _Scope(nid, frozenset())
+            self._drain(run, [(s, None) for s in prep.scope_starts(inner)], sub)
+            if run.truncated:
+                return
+        if (
+            not scope.esp_done
+            and scope.key in prep.event_subs
+            and (node.type in ACTIVITY_TYPES or not self._has_activity(scope.key))
+        ):
+            # The event arrives while the scope's first activity runs (or right after its start event).
+            scope.esp_done = True
+            options = self._esp_options(scope.key)
+            idx = self._choose(run, f"esp:{scope.key}", options)
+            if idx:
+                esp, start = options[idx].payload
+                run.exception = True
+                run.labels.insert(0, options[idx].label or esp)
+                run.keys.add(("esp", esp, start))
+                run.nodes.append(esp)
+                self._drain(run, [(start, None)], _Scope(esp, frozenset()))
+                if prep.nodes[start].cancel_activity is not False:
+                    scope.stopped = True
+                    return
+        if nid in prep.boundaries and not run.triggered.intersection(prep.boundaries[nid]):
+            # An activity is interrupted at most once per scenario: cycles through boundary events end.
+            options = self._boundary_options(nid)
+            idx = self._choose(run, f"boundary:{nid}", options)
+            if idx:
+                boundary = options[idx].payload
+                run.exception = True
+                run.triggered.add(boundary)
+                run.labels.insert(0, options[idx].label or boundary)
+                run.keys.add(("boundary", boundary))
+                if prep.nodes[boundary].cancel_activity is not False:
+                    stack.append((boundary, None))
+                    return
+                self._outgoing(run, nid, stack, scope)
+                stack.append((boundary, None))
+                return
+        self._outgoing(run, nid, stack, scope)
+
+    def _outgoing(self, run: Run, nid: str, stack: list[tuple[str, str | None]], scope: _Scope) -> None:
+        prep = self.prep
+        kind = prep.split[nid]
+        outs = prep.out[nid]
+        if kind is SplitKind.END:
+            return
+        if kind is SplitKind.PASS:
+            stack.append((prep.edges[outs[0]].target, outs[0]))
+            return
+        if kind is SplitKind.XOR:
+            options = self._xor_options(nid)
+            allowed = self._loop_filter(run, nid, options)
+            idx = self._choose(run, nid, allowed, options)
+            chosen = allowed[idx]
+            edge_id = chosen.payload
+            self._record(run, nid, [edge_id])
+            if chosen.label and not self._controls_loop(nid):
+                run.labels.append(chosen.label)  # a loop's own gateway is named by "X repeated N times"
+            stack.append((prep.edges[edge_id].target, edge_id))
+            return
+        if kind is SplitKind.OR:
+            options = self._or_options(nid)
+            idx = self._choose(run, nid, options)
+            chosen_edges: list[str] = options[idx].payload
+            self._record(run, nid, chosen_edges)
+            if idx and options[idx].label:
+                run.labels.append(options[idx].label or "")
+            for edge_id in reversed(chosen_edges):
+                stack.append((prep.edges[edge_id].target, edge_id))
+            return
+        # AND split: paths mode may offer combinations of branch variants.
+        if self.combo_source is not None:
+            combos = self.combo_source.combos(nid, self._region)
+            if combos:
+                idx = self._choose(run, nid, combos)
+                for variant in combos[idx].payload:
+                    _merge(run, variant, scope)
+                return
+        for edge_id in reversed(outs):
+            stack.append((prep.edges[edge_id].target, edge_id))
+
+    def _controls_loop(self, nid: str) -> bool:
+        """A split inside a loop with one way out of it and one way around it (do-while or while)."""
+        prep = self.prep
+        for rec in prep.loops_of_node.get(nid, ()):
+            targets = [prep.edges[e].target for e in prep.out[nid]]
+            if any(t not in rec.nodes for t in targets) and any(t in rec.nodes for t in targets):
+                return True
+        return False
+
+    def _record(self, run: Run, nid: str, edge_ids: list[str]) -> None:
+        first = self.prep.edges[edge_ids[0]].flow
+        entry: dict[str, Any] = {"flow": edge_ids[0], "condition": _condition(first)}
+        if len(edge_ids) > 1:
+            entry["flows"] = list(edge_ids)
+            entry["conditions"] = [_condition(self.prep.edges[e].flow) for e in edge_ids]
+        previous = run.decisions.get(nid)
+        if previous is not None:
+            taken = previous.get("taken", [previous["flow"]])
+            entry["taken"] = [*taken, *edge_ids]
+        run.decisions[nid] = entry
+
+    def _loop_filter(self, run: Run, nid: str, options: list[Option]) -> list[Option]:
+        """Steer XOR choices inside an active loop toward its back flow or its exit."""
+        prep = self.prep
+        for rec in prep.loops_of_node.get(nid, ()):
+            state = run.active.get(rec.id)
+            if state is None:
+                continue
+            target, iterations = state
+            if iterations < target:
+                allowed = [
+                    o
+                    for o in options
+                    if o.payload in rec.back_flows or prep.edges[o.payload].target in rec.can_back
+                ]
+            else:
+                allowed = [
+                    o
+                    for o in options
+                    if o.payload not in rec.back_flows
+                    and (
+                        prep.edges[o.payload].target not in rec.nodes
+                        or prep.edges[o.payload].target in rec.can_exit
+                    )
+                ]
+                if not allowed:
+                    allowed = [o for o in options if o.payload not in rec.back_flows]
+            return allowed or options
+        return options
+
+    # -- option lists (cached: the chooser relies on their identity) --------------------------
+
+    def _xor_options(self, nid: str) -> list[Option]:
+        cached = self._xor.get(nid)
+        if cached is None:
+            cached = OptionList(
+                Option(
+                    "flow",
+                    frozenset({e}),
+                    payload=e,
+                    next=self.prep.edges[e].target,
+                    label=_flow_label(self.prep, nid, e),
+                )
+                for e in self.prep.out[nid]
+            )
+            self._xor[nid] = cached
+        return cached
+
+    def _or_options(self, nid: str) -> list[Option]:
+        cached = self._or.get(nid)
+        if cached is not None:
+            return cached
+        from orchestra_app.generation.combos import subsets
+
+        prep = self.prep
+        node = prep.nodes[nid]
+        outs = prep.out[nid]
+        default = [e for e in outs if prep.is_default(nid, e)]
+        if node.type.endswith("Gateway"):
+            mandatory: list[str] = []
+            optional = [e for e in outs if e not in default]
+        else:
+            optional = [e for e in outs if prep.edges[e].flow and prep.edges[e].flow.condition]  # type: ignore[union-attr]
+            mandatory = [e for e in outs if e not in optional and e not in default]
+        rows, capped = subsets(len(optional), cap=self.subset_cap)
+        self.capped = self.capped or capped
+        cached = []
+        for row in rows:
+            chosen = mandatory + [optional[i] for i in row]
+            chosen.sort(key=outs.index)
+            label = " and ".join(_flow_label(prep, nid, optional[i]) or optional[i] for i in row)
+            cached.append(
+                Option(
+                    "subset",
+                    frozenset(chosen),
+                    payload=chosen,
+                    next=prep.edges[chosen[0]].target,
+                    label=label,
+                )
+            )
+        if default or (mandatory and optional):
+            chosen = sorted(mandatory + default, key=outs.index)
+            label = (_flow_label(prep, nid, default[0]) if default else None) or "no optional branch"
+            cached.append(
+                Option(
+                    "subset",
+                    frozenset(chosen),
+                    payload=chosen,
+                    next=prep.edges[chosen[0]].target,
+                    label=label,
+                )
+            )
+        self._or[nid] = cached
+        return cached
+
+    def _loop_options(self, rec: LoopRec) -> list[Option]:
+        cached = self._loop.get(rec.id)
+        if cached is None:
+            counts = sorted({0, 1, rec.iterations})
+            cached = [
+                Option(
+                    "loop",
+                    frozenset({("loop", rec.id, n)} | (set(rec.back_flows) if n else set())),
+                    payload=n,
+                    next=None,
+                )
+                for n in counts
+            ]
+            self._loop[rec.id] = cached
+        return cached
+
+    def _boundary_options(self, nid: str) -> list[Option]:
+        cached = self._boundary.get(nid)
+        if cached is None:
+            prep = self.prep
+            activity = prep.nodes[nid].name or nid
+            cached = [Option("normal", frozenset(prep.out[nid]), payload=None, next=None)]
+            for b in prep.boundaries[nid]:
+                bnode = prep.nodes[b]
+                what = bnode.name or (f"{bnode.event_definition} event" if bnode.event_definition else b)
+                cached.append(
+                    Option(
+                        "boundary",
+                        frozenset({("boundary", b), *prep.out[b]}),
+                        payload=b,
+                        next=b,
+                        label=f"{activity} interrupted by {what}"
+                        if bnode.cancel_activity is not False
+                        else f"{what} during {activity}",
+                    )
+                )
+            self._boundary[nid] = cached
+        return cached
+
+    def _has_activity(self, scope_key: str) -> bool:
+        cached = self._scope_activity.get(scope_key)
+        if cached is None:
+            prep = self.prep
+            if scope_key.startswith("process:"):
+                members = prep.top.get(scope_key[len("process:") :], [])
+            else:
+                members = prep.children.get(scope_key, [])
+            cached = any(
+                prep.nodes[n].type in ACTIVITY_TYPES and not prep.nodes[n].triggered_by_event for n in members
+            )
+            self._scope_activity[scope_key] = cached
+        return cached
+
+    def _esp_options(self, scope_key: str) -> list[Option]:
+        """'normal', then one option per start event of every event subprocess of the scope."""
+        cached = self._esp.get(scope_key)
+        if cached is None:
+            prep = self.prep
+            cached = [Option("normal", frozenset(), payload=None)]
+            for esp in prep.event_subs[scope_key]:
+                name = prep.nodes[esp].name or esp
+                for start in prep.scope_starts(prep.children.get(esp, [])):
+                    snode = prep.nodes[start]
+                    trigger = snode.name or (
+                        f"{snode.event_definition} event" if snode.event_definition else None
+                    )
+                    label = f"{name} triggered" + (f" by {trigger}" if trigger and trigger != name else "")
+                    keys = frozenset({("esp", esp, start), *prep.out[start]})
+                    cached.append(Option("esp", keys, payload=(esp, start), next=start, label=label))
+            self._esp[scope_key] = cached
+        return cached
+
+
+def _merge(run: Run, variant: Run, scope: _Scope) -> None:
+    run.nodes.extend(variant.nodes)
+    run.flows.extend(variant.flows)
+    run.keys |= variant.keys
+    for key, value in variant.decisions.items():
+        run.decisions.setdefault(key, value)
+    run.labels.extend(variant.labels)
+    run.exception = run.exception or variant.exception
+    run.looped = run.looped or variant.looped
+    run.deviated = run.deviated or variant.deviated
+    run.truncated = run.truncated or variant.truncated
+    run.steps += variant.steps
+    for join, count in variant.parked.items():
+        scope.parked[join] = scope.parked.get(join, 0) + count
+
+
+def _condition(flow: Any) -> str | None:
+    return flow.condition if flow is not None else None
+
+
+def _clean(text: str) -> str:
+    text = " ".join(text.split())
+    for wrapper in ("${", "#{"):
+        if text.startswith(wrapper) and text.endswith("}"):
+            text = text[2:-1].strip()
+    return text
+
+
+def _flow_label(prep: Prepared, nid: str, edge_id: str) -> str | None:
+    """'Order approved?: yes' from gateway and flow names, else the condition, else the target's name."""
+    edge = prep.edges[edge_id]
+    flow = edge.flow
+    gateway = prep.nodes[nid].name
+    if prep.nodes[nid].extensions.get("guards"):
+        gateway = None  # a sequence-diagram fragment: its name only lists the guards again
+    if flow is not None and flow.name:
+        what = _clean(flow.name)
+        return f"{_clean(gateway).rstrip('?')}: {what}" if gateway else what
+    if flow is not None and flow.condition:
+        return _clean(flow.condition)[:80]
+    if prep.is_default(nid, edge_id) and gateway:
+        return f"{_clean(gateway).rstrip('?')}: otherwise"
+    target = prep.nodes[edge.target]
+    return f"to {_clean(target.name)}" if target.name else None
+
+
+def _loop_name(prep: Prepared, rec: LoopRec) -> str:
+    header = prep.nodes[rec.header]
+    if header.name:
+        return _clean(header.name)
+    named = sorted((n for n in rec.nodes if prep.nodes[n].name), key=lambda n: prep.topo.get(n, 0))
+    for nid in named:
+        if prep.nodes[nid].type in ACTIVITY_TYPES:
+            return _clean(prep.nodes[nid].name or nid)
+    return _clean(prep.nodes[named[0]].name or rec.id) if named else f"loop at {rec.header}"
