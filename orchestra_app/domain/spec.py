@@ -8,6 +8,7 @@ so a contract validator can resolve them with ``components`` as the root documen
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import unquote
 
 from pydantic import ConfigDict, Field
 
@@ -81,3 +82,24 @@ class SpecSummary(DomainModel):
     components: dict[str, Any] = Field(default_factory=dict)
     security_schemes: dict[str, Any] = Field(default_factory=dict)
     warnings: list[SpecWarning] = Field(default_factory=list)
+
+
+COMPONENTS_PREFIX = "#/components/"
+_MISSING = object()
+
+
+def resolve_component_ref(components: dict[str, Any], ref: str) -> Any:
+    """Follows a summary-local ``#/components/...`` pointer; None when it does not resolve.
+
+    Pointer tokens are percent-encoded (the importer's contract, so names with spaces or brackets
+    stay valid URIs) and then ``~1``/``~0`` escaped, so both are undone here, in that order.
+    """
+    if not ref.startswith(COMPONENTS_PREFIX):
+        return None
+    node: Any = components
+    for token in ref[len(COMPONENTS_PREFIX) :].split("/"):
+        key = unquote(token).replace("~1", "/").replace("~0", "~")
+        node = node.get(key, _MISSING) if isinstance(node, dict) else _MISSING
+        if node is _MISSING:
+            return None
+    return node

@@ -1,0 +1,251 @@
+"""ProtocolPlugin SPI (seed section 6): parser, matcher, executor and contract validator per protocol."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestra_app.domain.errors import ConfigurationError
+from orchestra_app.domain.model import DomainModel
+from orchestra_app.domain.secrets import SecretResolver, StaticSecretResolver
+from orchestra_app.domain.spec import Operation, SpecSummary
+from orchestra_app.domain.steps import (
+    ChannelType,
+    ExecutionContext,
+    ScenarioStepSpec,
+    StepResultData,
+    Violation,
+)
+from orchestra_app.domain.templating import TemplateScope
+
+T = TypeVar("T")
+
+
+# ---- environment: what a step needs to reach a service -------------------------------------------------
+
+
+class TlsOptions(DomainModel):
+    verify: bool = True
+    ca_bundle: str | None = None  # PEM file with extra trusted CAs
+    client_cert: str | None = None  # PEM certificate (may contain the key)
+    client_key: str | None = None
+
+
+class BasicAuth(DomainModel):
+    type: Literal["basic"] = "basic"
+    username: Any  # templated: literal, "{{secret:NAME}}" or {"secret": "NAME"}
+    password: Any
+
+
+class BearerAuth(DomainModel):
+    type: Literal["bearer"] = "bearer"
+    token: Any  # e.g. "{{step.login.response.body.access_token}}" or a secret reference
+
+
+class ApiKeyAuth(DomainModel):
+    type: Literal["apiKey"] = "apiKey"
+    location: Literal["header", "query", "cookie"] = Field(default="header", alias="in")
+    name: str
+    value: Any
+
+
+class OAuth2ClientCredentials(DomainModel):
+    type: Literal["oauth2ClientCredentials"] = "oauth2ClientCredentials"
+    token_url: str
+    client_id: Any
+    client_secret: Any
+    scope: str | None = None
+    audience: str | None = None
+    client_auth: Literal["basic", "body"] = "basic"  # client_secret_basic or client_secret_post
+
+
+class NoAuth(DomainModel):
+    type: Literal["none"] = "none"
+
+
+AuthConfig = BasicAuth | BearerAuth | ApiKeyAuth | OAuth2ClientCredentials | NoAuth
+
+
+class ServiceConfig(DomainModel):
+    """How to reach one service of the system under test in one environment."""
+
+    base_url: str = ""
+    auth: AuthConfig | None = Field(default=None, discriminator="type")
+    timeout_s: float = 30.0
+    connect_timeout_s: float | None = None
+    tls: TlsOptions = Field(default_factory=TlsOptions)
+    follow_redirects: bool = False
+    max_redirects: int = 5
+    headers: dict[str, Any] = Field(default_factory=dict)  # sent with every request (templated)
+    options: dict[str, Any] = Field(default_factory=dict)  # protocol-specific extras
+
+
+class ExecutionEnvironment:
+    """Long-lived per run (or per worker): service endpoints, specs, secrets and pooled connections.
+
+    Plugins keep their connection pools in ``resources`` so a pool lives exactly as long as the
+    environment; ``close()`` releases them all.
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str = "default",
+        services: Mapping[str, ServiceConfig | Mapping[str, Any]] | None = None,
+        specs: Mapping[str, SpecSummary] | None = None,
+        variables: Mapping[str, Any] | None = None,
+        secrets: SecretResolver | None = None,
+        plugin_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.name = name
+        self.services: dict[str, ServiceConfig] = {
+            key: value if isinstance(value, ServiceConfig) else ServiceConfig.model_validate(value)
+            for key, value in (services or {}).items()
+        }
+        self.specs: dict[str, SpecSummary] = dict(specs or {})
+        self.variables: dict[str, Any] = dict(variables or {})
+        self.secrets: SecretResolver = secrets or StaticSecretResolver({})
+        self.plugin_config: dict[str, Any] = dict(plugin_config or {})
+        self.resources: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    def service(self, name: str) -> ServiceConfig:
+        config = self.services.get(name)
+        if config is None:
+            known = ", ".join(sorted(self.services)) or "none"
+            raise ConfigurationError(f"environment {self.name!r} has no service {name!r} (known: {known})")
+        return config
+
+    def resource(self, key: str, factory: Callable[[], T]) -> T:
+        """The shared object under ``key``, created once (thread-safe)."""
+        with self._lock:
+            if key not in self.resources:
+                self.resources[key] = factory()
+            return self.resources[key]  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        with self._lock:
+            items = list(self.resources.values())
+            self.resources.clear()
+        for item in items:
+            close = getattr(item, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self) -> ExecutionEnvironment:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class StepRunContext:
+    """Everything one step execution sees: the environment and the run's ExecutionContext."""
+
+    environment: ExecutionEnvironment
+    context: ExecutionContext = field(default_factory=ExecutionContext)
+
+    def template_scope(self) -> TemplateScope:
+        return TemplateScope.from_context(
+            self.context, env=self.environment.variables, secrets=self.environment.secrets
+        )
+
+    def spec_for(self, service_name: str) -> SpecSummary | None:
+        return self.environment.specs.get(service_name)
+
+
+# ---- the four capabilities ---------------------------------------------------------------------------
+
+
+@runtime_checkable
+class ProtocolSpecParser(Protocol):
+    """Turns a spec document into a SpecSummary (parsedSummary)."""
+
+    def can_parse(self, path: Path, head: str) -> bool: ...
+
+    def parse(self, path: Path) -> SpecSummary: ...
+
+
+class StepBinding(DomainModel):
+    """The matcher's verdict for one process step."""
+
+    step_alias: str
+    step_name: str = ""
+    status: Literal["EXPLICIT", "MATCHED", "AMBIGUOUS", "UNMATCHED"]
+    operation_id: str | None = None
+    confidence: float = 0.0
+    candidates: list[dict[str, Any]] = Field(default_factory=list)  # [{"operationId", "score"}], best first
+    reason: str = ""
+
+
+@runtime_checkable
+class EndpointMatcher(Protocol):
+    """Binds process steps to operations of a spec and proposes a starter inputTemplate."""
+
+    def match(
+        self,
+        steps: Sequence[ScenarioStepSpec],
+        spec: SpecSummary,
+        *,
+        overrides: Mapping[str, str] | None = None,
+    ) -> list[StepBinding]: ...
+
+    def bind(
+        self, step: ScenarioStepSpec, binding: StepBinding, spec: SpecSummary, service_name: str
+    ) -> ScenarioStepSpec: ...
+
+
+@runtime_checkable
+class StepExecutor(Protocol):
+    """Runs one step and returns its result; never raises for SUT failures (they become violations)."""
+
+    def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData: ...
+
+
+@runtime_checkable
+class ContractValidator(Protocol):
+    """Checks an observed request/response against the spec's operation."""
+
+    def validate_request(self, spec: SpecSummary, operation: Operation, request: Any) -> list[Violation]: ...
+
+    def validate_response(
+        self, spec: SpecSummary, operation: Operation, response: Any
+    ) -> list[Violation]: ...
+
+
+class PluginConfig(BaseModel):
+    """Base of a plugin's typed config schema (read from ExecutionEnvironment.plugin_config[plugin id])."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ProtocolPlugin:
+    """Base class of every plugin; built-ins and third-party plugins register through entry points."""
+
+    id: ClassVar[str] = ""
+    channel_types: ClassVar[tuple[ChannelType | str, ...]] = ()
+    config_schema: ClassVar[type[PluginConfig]] = PluginConfig
+
+    spec_parser: ProtocolSpecParser | None = None
+    endpoint_matcher: EndpointMatcher | None = None
+    step_executor: StepExecutor
+    contract_validator: ContractValidator | None = None
+
+    def config(self, environment: ExecutionEnvironment) -> PluginConfig:
+        """The typed config for this plugin in ``environment`` (validated once, then cached)."""
+        return environment.resource(
+            f"{self.id}:config",
+            lambda: self.config_schema.model_validate(environment.plugin_config.get(self.id, {})),
+        )
+
+    def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
+        return self.step_executor.execute(step, run)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id!r} channels={[str(c) for c in self.channel_types]}>"
