@@ -62,8 +62,10 @@ def _read(path: Path) -> bytes:
         ) from None
 
 
-def _load(path: Path, max_loop: int | None) -> ControlFlowGraph:
-    return import_process(_read(path), filename=str(path), max_loop_iterations=max_loop)
+def _load(path: Path, max_loop: int | None, *, allow_empty: bool = False) -> ControlFlowGraph:
+    return import_process(
+        _read(path), filename=str(path), max_loop_iterations=max_loop, allow_empty=allow_empty
+    )
 
 
 def _error_record(path: Path, exc: BaseException) -> dict[str, Any]:
@@ -95,12 +97,23 @@ def _emit(record: dict[str, Any]) -> None:
 
 
 @app.command("import")
-def import_command(files: FilesArg, as_json: JsonOpt = False) -> None:
-    """Import process files and print their controlFlowGraph (exit 2 when any file fails)."""
+def import_command(
+    files: FilesArg,
+    as_json: JsonOpt = False,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Refuse BPMN models without flow nodes (default: a warning)."),
+    ] = False,
+) -> None:
+    """Import process files and print their controlFlowGraph (exit 2 when any file fails).
+
+    A BPMN file whose pools are empty or black boxes is valid BPMN: it imports with an EMPTY_MODEL
+    warning (``--strict`` refuses it). `scenarios` and the app always refuse it: nothing to test.
+    """
     failed = False
     for path in files:
         try:
-            graph = _load(path, None)
+            graph = _load(path, None, allow_empty=not strict)
         except Exception as exc:
             failed = True
             record = _error_record(path, exc)

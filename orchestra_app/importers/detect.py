@@ -62,11 +62,19 @@ def detect_format(data: bytes, *, filename: str) -> ProcessFormat:
     )
 
 
-def import_process(data: bytes, *, filename: str, max_loop_iterations: int | None = None) -> ControlFlowGraph:
-    """Import a BPMN or sequence-diagram file into a controlFlowGraph (derived facts included)."""
+def import_process(
+    data: bytes, *, filename: str, max_loop_iterations: int | None = None, allow_empty: bool = False
+) -> ControlFlowGraph:
+    """Import a BPMN or sequence-diagram file into a controlFlowGraph (derived facts included).
+
+    ``allow_empty`` lets a BPMN model without flow nodes (empty or black-box pools) import with an
+    EMPTY_MODEL warning; without it such a model is refused, since it has nothing to test.
+    """
     fmt = detect_format(data, filename=filename)
     if fmt == "bpmn":
-        return import_bpmn(data, filename=filename, max_loop_iterations=max_loop_iterations)
+        return import_bpmn(
+            data, filename=filename, max_loop_iterations=max_loop_iterations, allow_empty=allow_empty
+        )
     graph = import_sequence(data, filename=filename)  # derived facts already filled in
     if max_loop_iterations is None:
         return graph

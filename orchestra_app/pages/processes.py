@@ -1,32 +1,369 @@
-"""Processes page: lists the tenant's processes and their versions."""
+"""Processes page: upload a diagram, see its warnings, browse processes, versions and generated suites."""
 
 from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
 
 import reflex as rx
 
 from components.layout import page
 from components.tables import rows_table
+from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.services import processes as process_service
+from orchestra_app.services import session as svc
 from state.base import AppState, SectionState
 
 ROUTE = "/processes"
 TITLE = "Processes"
+UPLOAD_ID = "process-upload"
+ACCEPT = {
+    "application/xml": [".bpmn", ".xml", ".bpmn2"],
+    "text/plain": [".mmd", ".mermaid", ".puml", ".plantuml", ".txt"],
+    "application/json": [".json"],
+}
+
+
+class ProcessesState(AppState):
+    """Upload outcome and the selected process/version; rows come from the process services."""
+
+    strategy: str = "edges"
+    import_message: str = ""
+    import_error: str = ""
+    import_warnings: list[str] = []
+    versions: list[dict[str, str]] = []
+    selected_process: str = ""
+    selected_version: str = ""
+    summary: dict[str, str] = {}
+    suite_info: dict[str, str] = {}
+    version_warnings: list[str] = []
+    scenarios: list[dict[str, str]] = []
+    uploading: bool = False
+
+    @rx.event
+    def set_strategy(self, value: str) -> None:
+        self.strategy = value if value in ("edges", "paths") else "edges"
+
+    @rx.event
+    async def handle_upload(self, files: list[rx.UploadFile]) -> Any:
+        self.import_message, self.import_error, self.import_warnings = "", "", []
+        if not files:
+            self.import_error = "Choose a BPMN, mermaid, PlantUML or JSON sequence file first."
+            return None
+        principal = self.principal()
+        messages: list[str] = []
+        errors: list[str] = []
+        warnings: list[str] = []
+        last_process = ""
+        for upload in files:
+            name = upload.name or upload.filename or "upload"
+            data = await upload.read()
+            try:
+                result = svc.run(
+                    process_service.import_process,
+                    principal,
+                    data=data,
+                    filename=name,
+                    strategy=self.strategy,
+                )
+            except OrchestraError as exc:
+                errors.append(str(exc))
+                continue
+            except Exception as exc:
+                errors.append(f"{name}: unexpected error ({type(exc).__name__}); nothing was stored")
+                continue
+            last_process = str(result.process_id)
+            cov = result.coverage
+            messages.append(
+                f"{name}: imported as {result.process_key} v{result.version} "
+                f"({result.summary['nodes']} nodes, {result.summary['flows']} flows); "
+                f"{result.scenario_count} scenarios cover {cov.get('flowsCovered', 0)}/"
+                f"{cov.get('flowsTotal', 0)} flows" + (" (paths capped)" if result.capped else "")
+            )
+            warnings.extend(f"{name}: {w}" for w in result.warnings)
+        self.import_message = "\n".join(messages)
+        self.import_error = "\n".join(errors)
+        self.import_warnings = warnings[:200]
+        events: list[Any] = [rx.clear_selected_files(UPLOAD_ID), SectionState.load_processes]
+        if last_process:
+            events.append(ProcessesState.select_process(last_process))
+        return events
+
+    @rx.event
+    def select_process(self, process_id: str) -> Any:
+        self.selected_process = process_id
+        try:
+            self.versions = svc.run(
+                process_service.list_versions, self.principal(), process_id=UUID(process_id)
+            )
+        except (OrchestraError, ValueError) as exc:
+            self.import_error = str(exc)
+            self.versions = []
+            return None
+        if self.versions:
+            return ProcessesState.select_version(self.versions[0]["id"])
+        return None
+
+    @rx.event
+    def select_version(self, version_id: str) -> None:
+        self.selected_version = version_id
+        try:
+            detail = svc.run(process_service.version_detail, self.principal(), version_id=UUID(version_id))
+        except (OrchestraError, ValueError) as exc:
+            self.import_error = str(exc)
+            return
+        s = detail["summary"]
+        self.summary = {k: str(v) for k, v in s.items() if k != "nodeTypes"}
+        self.summary["version"] = str(detail["version"])
+        gen = detail["suite"] or {}
+        cov = gen.get("coverage", {})
+        self.suite_info = {
+            "strategy": str(gen.get("strategy", "")),
+            "flows": f"{cov.get('flowsCovered', 0)}/{cov.get('flowsTotal', 0)}",
+            "decisions": f"{cov.get('decisionsCovered', 0)}/{cov.get('decisionsTotal', 0)}",
+            "capped": "yes" if gen.get("capped") else "no",
+            "paths": str(gen.get("pathCount", "")),
+        }
+        self.version_warnings = detail["warnings"][:200]
+        self.scenarios = detail["scenarios"]
+
+
+def _upload_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Import a process", size="4"),
+            rx.upload(
+                rx.vstack(
+                    rx.icon("upload", size=20),
+                    rx.text(
+                        "Drop a BPMN 2.0 file or a sequence diagram (mermaid, PlantUML, JSON) here, "
+                        "or click to choose",
+                        size="2",
+                    ),
+                    rx.foreach(rx.selected_files(UPLOAD_ID), lambda f: rx.badge(f, id="selected-file")),
+                    align="center",
+                    spacing="2",
+                ),
+                id=UPLOAD_ID,
+                multiple=True,
+                accept=ACCEPT,
+                border=f"1px dashed {rx.color('gray', 7)}",
+                padding="1.25rem",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.text("Strategy", size="2"),
+                rx.select(
+                    ["edges", "paths"],
+                    value=ProcessesState.strategy,
+                    on_change=ProcessesState.set_strategy,
+                    id="strategy-select",
+                ),
+                rx.button(
+                    "Import",
+                    id="process-import-button",
+                    on_click=ProcessesState.handle_upload(rx.upload_files(upload_id=UPLOAD_ID)),
+                ),
+                spacing="3",
+                align="center",
+            ),
+            rx.cond(
+                ProcessesState.import_message != "",
+                rx.callout(
+                    ProcessesState.import_message,
+                    icon="check",
+                    color_scheme="green",
+                    id="import-result",
+                    white_space="pre-wrap",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                ProcessesState.import_error != "",
+                rx.callout(
+                    ProcessesState.import_error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    id="import-error",
+                    white_space="pre-wrap",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                ProcessesState.import_warnings.length() > 0,
+                rx.callout(
+                    rx.vstack(
+                        rx.text("Warnings", weight="bold"),
+                        rx.foreach(ProcessesState.import_warnings, lambda w: rx.text(w, size="1")),
+                        spacing="1",
+                    ),
+                    icon="info",
+                    color_scheme="amber",
+                    id="import-warnings",
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _process_table() -> rx.Component:
+    rows = SectionState.rows.get("processes", [])
+    return rx.cond(
+        rows.length() > 0,  # type: ignore[attr-defined]
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Key", "Name", "Latest version", "Versions", "Created", "")
+                    ]
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    rows,
+                    lambda row: rx.table.row(
+                        rx.table.cell(row["key"]),
+                        rx.table.cell(row["name"]),
+                        rx.table.cell(row["latest_version"]),
+                        rx.table.cell(row["versions"]),
+                        rx.table.cell(row["created_at"]),
+                        rx.table.cell(
+                            rx.button(
+                                "Open",
+                                size="1",
+                                variant="soft",
+                                on_click=ProcessesState.select_process(row["id"]),
+                            )
+                        ),
+                    ),
+                )
+            ),
+            width="100%",
+            variant="surface",
+            id="processes-table",
+        ),
+        rx.callout(
+            "No processes imported yet. Import a BPMN 2.0 file or a sequence diagram above.",
+            icon="info",
+            color_scheme="gray",
+            width="100%",
+            id="processes-table-empty",
+        ),
+    )
+
+
+def _stat(label: str, value: rx.Var) -> rx.Component:
+    return rx.vstack(
+        rx.text(label, size="1", color_scheme="gray"), rx.text(value, weight="bold"), spacing="0"
+    )
+
+
+def _detail() -> rx.Component:
+    return rx.cond(
+        ProcessesState.selected_version != "",
+        rx.vstack(
+            rx.heading("Versions", size="4"),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("Version", "Source", "File", "Status", "Created", "")
+                        ]
+                    )
+                ),
+                rx.table.body(
+                    rx.foreach(
+                        ProcessesState.versions,
+                        lambda v: rx.table.row(
+                            rx.table.cell(v["version"]),
+                            rx.table.cell(v["source"]),
+                            rx.table.cell(v["file"]),
+                            rx.table.cell(v["status"]),
+                            rx.table.cell(v["created_at"]),
+                            rx.table.cell(
+                                rx.button(
+                                    "Show",
+                                    size="1",
+                                    variant="soft",
+                                    on_click=ProcessesState.select_version(v["id"]),
+                                )
+                            ),
+                        ),
+                    )
+                ),
+                width="100%",
+                variant="surface",
+                id="versions-table",
+            ),
+            rx.heading("Graph summary", size="4"),
+            rx.hstack(
+                *[
+                    _stat(label, ProcessesState.summary.get(key, ""))
+                    for label, key in (
+                        ("Version", "version"),
+                        ("Nodes", "nodes"),
+                        ("Flows", "flows"),
+                        ("Message flows", "messageFlows"),
+                        ("Gateways", "gateways"),
+                        ("Tasks", "tasks"),
+                        ("Events", "events"),
+                        ("Loops", "loops"),
+                        ("Parallel blocks", "parallelBlocks"),
+                        ("Lanes", "lanes"),
+                        ("Warnings", "warnings"),
+                    )
+                ],
+                spacing="5",
+                wrap="wrap",
+                id="graph-summary",
+            ),
+            rx.heading("Generated suite", size="4"),
+            rx.hstack(
+                _stat("Strategy", ProcessesState.suite_info.get("strategy", "")),
+                _stat("Flows covered", ProcessesState.suite_info.get("flows", "")),
+                _stat("Decisions covered", ProcessesState.suite_info.get("decisions", "")),
+                _stat("Distinct paths", ProcessesState.suite_info.get("paths", "")),
+                _stat("Capped", ProcessesState.suite_info.get("capped", "")),
+                spacing="5",
+                id="suite-summary",
+            ),
+            rows_table(
+                ProcessesState.scenarios,
+                [
+                    ("Key", "key"),
+                    ("Scenario", "name"),
+                    ("Kind", "kind"),
+                    ("Nodes", "nodes"),
+                    ("Steps", "steps"),
+                    ("Decisions", "decisions"),
+                ],
+                empty_title="No scenarios",
+                empty_hint="The generator found no path from a start event.",
+                table_id="scenarios-table",
+            ),
+            rx.cond(
+                ProcessesState.version_warnings.length() > 0,
+                rx.vstack(
+                    rx.heading("Import warnings", size="3"),
+                    rx.foreach(ProcessesState.version_warnings, lambda w: rx.text(w, size="1")),
+                    id="version-warnings",
+                    spacing="1",
+                ),
+            ),
+            width="100%",
+            spacing="3",
+        ),
+    )
+
+
 ON_LOAD = [AppState.load_identity, SectionState.load_processes]
 
 
 def index() -> rx.Component:
-    return page(
-        TITLE,
-        rows_table(
-            SectionState.rows.get("processes", []),
-            [
-                ("Key", "key"),
-                ("Name", "name"),
-                ("Latest version", "latest_version"),
-                ("Versions", "versions"),
-                ("Created", "created_at"),
-            ],
-            empty_title="No processes imported yet",
-            empty_hint="Import a BPMN 2.0 file or a sequence diagram (mermaid, PlantUML, JSON).",
-            table_id="processes-table",
-        ),
-    )
+    return page(TITLE, _upload_card(), _process_table(), _detail())

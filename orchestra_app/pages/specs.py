@@ -1,33 +1,204 @@
-"""Specs page: lists the tenant's specs."""
+"""Specs page: upload OpenAPI/AsyncAPI/protobuf files, list imported specs and their operations."""
 
 from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
 
 import reflex as rx
 
 from components.layout import page
 from components.tables import rows_table
+from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.services import session as svc
+from orchestra_app.services import specs as spec_service
 from state.base import AppState, SectionState
 
 ROUTE = "/specs"
 TITLE = "Specs"
+UPLOAD_ID = "spec-upload"
+
+
+class SpecsState(AppState):
+    import_message: str = ""
+    import_error: str = ""
+    import_warnings: list[str] = []
+    operations: list[dict[str, str]] = []
+    selected_spec: str = ""
+
+    @rx.event
+    async def handle_upload(self, files: list[rx.UploadFile]) -> Any:
+        self.import_message, self.import_error, self.import_warnings = "", "", []
+        if not files:
+            self.import_error = "Choose an OpenAPI, AsyncAPI or .proto file first."
+            return None
+        principal = self.principal()
+        messages: list[str] = []
+        errors: list[str] = []
+        warnings: list[str] = []
+        for upload in files:
+            name = upload.name or upload.filename or "upload"
+            data = await upload.read()
+            try:
+                r = svc.run(spec_service.import_spec, principal, data=data, filename=name)
+            except OrchestraError as exc:
+                errors.append(str(exc))
+                continue
+            except Exception as exc:
+                errors.append(f"{name}: unexpected error ({type(exc).__name__}); nothing was stored")
+                continue
+            verb = "imported" if r.created else "already stored"
+            messages.append(
+                f"{name}: {verb} as {r.protocol_id} {r.service_name} {r.version} ({r.operations} operations)"
+            )
+            warnings.extend(f"{name}: {w}" for w in r.warnings)
+        self.import_message = "\n".join(messages)
+        self.import_error = "\n".join(errors)
+        self.import_warnings = warnings[:200]
+        return [rx.clear_selected_files(UPLOAD_ID), SectionState.load_specs]
+
+    @rx.event
+    def select_spec(self, spec_id: str) -> None:
+        self.selected_spec = spec_id
+        try:
+            self.operations = svc.run(spec_service.spec_operations, self.principal(), spec_id=UUID(spec_id))
+        except (OrchestraError, ValueError) as exc:
+            self.import_error = str(exc)
+            self.operations = []
+
+
+def _upload_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.heading("Import a spec", size="4"),
+            rx.upload(
+                rx.vstack(
+                    rx.icon("upload", size=20),
+                    rx.text(
+                        "Drop OpenAPI 3.x / Swagger 2.0 (JSON or YAML), AsyncAPI 2/3 or .proto files here",
+                        size="2",
+                    ),
+                    rx.foreach(rx.selected_files(UPLOAD_ID), lambda f: rx.badge(f)),
+                    align="center",
+                    spacing="2",
+                ),
+                id=UPLOAD_ID,
+                multiple=True,
+                border=f"1px dashed {rx.color('gray', 7)}",
+                padding="1.25rem",
+                width="100%",
+            ),
+            rx.button(
+                "Import",
+                id="spec-import-button",
+                on_click=SpecsState.handle_upload(rx.upload_files(upload_id=UPLOAD_ID)),
+            ),
+            rx.cond(
+                SpecsState.import_message != "",
+                rx.callout(
+                    SpecsState.import_message,
+                    icon="check",
+                    color_scheme="green",
+                    id="spec-import-result",
+                    white_space="pre-wrap",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                SpecsState.import_error != "",
+                rx.callout(
+                    SpecsState.import_error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    id="spec-import-error",
+                    white_space="pre-wrap",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                SpecsState.import_warnings.length() > 0,
+                rx.callout(
+                    rx.vstack(
+                        rx.foreach(SpecsState.import_warnings, lambda w: rx.text(w, size="1")), spacing="1"
+                    ),
+                    icon="info",
+                    color_scheme="amber",
+                    id="spec-import-warnings",
+                    width="100%",
+                ),
+            ),
+            spacing="3",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def _specs_table() -> rx.Component:
+    rows = SectionState.rows.get("specs", [])
+    return rx.cond(
+        rows.length() > 0,  # type: ignore[attr-defined]
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Protocol", "Service", "Version", "Operations", "Status", "Imported", "")
+                    ]
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    rows,
+                    lambda row: rx.table.row(
+                        rx.table.cell(row["protocol"]),
+                        rx.table.cell(row["service"]),
+                        rx.table.cell(row["version"]),
+                        rx.table.cell(row["operations"]),
+                        rx.table.cell(row["status"]),
+                        rx.table.cell(row["created_at"]),
+                        rx.table.cell(
+                            rx.button(
+                                "Operations",
+                                size="1",
+                                variant="soft",
+                                on_click=SpecsState.select_spec(row["id"]),
+                            )
+                        ),
+                    ),
+                )
+            ),
+            width="100%",
+            variant="surface",
+            id="specs-table",
+        ),
+        rx.callout(
+            "No specs imported yet. Import OpenAPI, AsyncAPI or protobuf files above, or run "
+            "`orchestra spec import`.",
+            icon="info",
+            color_scheme="gray",
+            width="100%",
+            id="specs-table-empty",
+        ),
+    )
+
+
 ON_LOAD = [AppState.load_identity, SectionState.load_specs]
 
 
 def index() -> rx.Component:
     return page(
         TITLE,
-        rows_table(
-            SectionState.rows.get("specs", []),
-            [
-                ("Protocol", "protocol"),
-                ("Service", "service"),
-                ("Version", "version"),
-                ("Operations", "operations"),
-                ("Status", "status"),
-                ("Imported", "created_at"),
-            ],
-            empty_title="No specs imported yet",
-            empty_hint="Import OpenAPI, AsyncAPI or protobuf files with `orchestra spec import` or the upload below.",
-            table_id="specs-table",
+        _upload_card(),
+        _specs_table(),
+        rx.cond(
+            SpecsState.selected_spec != "",
+            rows_table(
+                SpecsState.operations,
+                [("Operation", "id"), ("Method", "method"), ("Path", "path"), ("Summary", "summary")],
+                empty_title="No operations",
+                empty_hint="The spec declares no operations.",
+                table_id="operations-table",
+            ),
         ),
     )

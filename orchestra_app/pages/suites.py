@@ -27,7 +27,7 @@ def index() -> rx.Component:
                 ("Created", "created_at"),
             ],
             empty_title="No scenario suites yet",
-            empty_hint="Import a process on the Processes page; its scenario suite is generated from the diagram.",
+            empty_hint="Import a process on the Processes page; its suite is generated from the diagram.",
             table_id="suites-table",
         ),
     )

@@ -139,9 +139,7 @@ def list_data_sets(*, session: Session, principal: Principal, limit: int = DEFAU
 
 
 def list_environments(*, session: Session, principal: Principal, limit: int = DEFAULT_LIMIT) -> list[Row]:
-    rows = session.exec(
-        _scoped(Environment, principal, limit).order_by(Environment.name)
-    ).all()
+    rows = session.exec(_scoped(Environment, principal, limit).order_by(Environment.name)).all()
     return [
         {
             "id": str(e.id),

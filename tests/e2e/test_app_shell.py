@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 SECTIONS = [
     ("/processes", "Processes", "processes-table"),
-    ("/specs", "Specs", "specs-table-empty"),
+    ("/specs", "Specs", "spec-upload"),
     ("/suites", "Suites", "suites-table-empty"),
     ("/data-sets", "Data sets", "data-sets-table-empty"),
     ("/environments", "Environments", "environments-table-empty"),

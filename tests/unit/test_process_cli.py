@@ -145,3 +145,29 @@ def test_real_subprocess(gen_dir: Path, tmp_path: Path) -> None:
     assert lines[0]["coverage"]["flows_total"] == 10
     assert lines[1]["file"] == str(broken) and "broken.bpmn" in lines[1]["error"]
     assert "Traceback" not in proc.stderr
+
+
+EMPTY_POOL = b"""<?xml version="1.0"?>
+<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">
+  <collaboration id="c"><participant id="p" name="Supplier" processRef="empty"/></collaboration>
+  <process id="empty" name="Nothing here"/>
+</definitions>
+"""
+
+
+def test_empty_process_warns_on_import_and_is_refused_for_scenarios(tmp_path: Path) -> None:
+    path = tmp_path / "empty.bpmn"
+    path.write_bytes(EMPTY_POOL)
+    imported = runner.invoke(app, ["process", "import", str(path), "--json"])
+    assert imported.exit_code == 0, imported.output
+    graph = json.loads(imported.output)
+    assert graph["nodes"] == [] and any(w["code"] == "EMPTY_MODEL" for w in graph["warnings"])
+
+    strict = runner.invoke(app, ["process", "import", str(path), "--json", "--strict"])
+    assert strict.exit_code == 2
+    record = json.loads(strict.output)
+    assert record["kind"] == "no_process" and "empty.bpmn:4" in record["error"]
+
+    scenarios = runner.invoke(app, ["process", "scenarios", str(path), "--json"])
+    assert scenarios.exit_code == 2
+    assert "no flow nodes" in json.loads(scenarios.output)["error"]

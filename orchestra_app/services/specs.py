@@ -1,0 +1,137 @@
+"""Spec use cases: import OpenAPI/AsyncAPI/protobuf files as versioned ProtocolSpec rows."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from uuid import UUID
+
+from sqlmodel import Session, select
+
+from orchestra_app.db.tables import ProtocolSpec
+from orchestra_app.domain.errors import ErrorKind, NotFound, OrchestraError
+from orchestra_app.domain.spec import SpecSummary
+from orchestra_app.domain.tenancy import Principal, Role
+from orchestra_app.importers.spec_detect import import_spec as parse_spec
+from orchestra_app.services import artifacts, audit
+from orchestra_app.services.processes import require
+from orchestra_app.settings import get_settings
+
+PROTOCOL_IDS = {"http": "http", "asyncapi": "kafka", "grpc": "grpc"}
+
+
+@dataclass
+class SpecImportResult:
+    spec_id: UUID
+    protocol_id: str
+    service_name: str
+    version: str
+    operations: int
+    created: bool
+    warnings: list[str] = field(default_factory=list)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:120] or "service"
+
+
+def protocol_id_for(summary: SpecSummary) -> str:
+    """The plugin that serves the spec: http for OpenAPI, kafka for AsyncAPI (amqp-only -> queue), grpc."""
+    if summary.protocol == "asyncapi":
+        bindings = {str(b) for op in summary.operations for b in (getattr(op, "bindings", None) or {})}
+        if bindings and bindings <= {"amqp", "amqp1"}:
+            return "queue"
+    return PROTOCOL_IDS.get(summary.protocol, summary.protocol)
+
+
+def import_spec(
+    *, session: Session, principal: Principal, data: bytes, filename: str, service_name: str | None = None
+) -> SpecImportResult:
+    """Parses first (nothing stored on error); re-importing identical content returns the stored row."""
+    require(principal, Role.TEST_DESIGNER)
+    limit = get_settings().max_upload_bytes
+    if len(data) > limit:
+        raise OrchestraError(
+            f"file is {len(data)} bytes, above the {limit}-byte upload limit",
+            kind=ErrorKind.TOO_LARGE,
+            file=filename,
+        )
+    summary = parse_spec(data, filename=filename)
+    protocol_id = protocol_id_for(summary)
+    service = _slug(service_name or summary.title or Path(filename).stem)
+    version = (summary.version or "0")[:90]
+    parsed = summary.to_json_dict()
+    existing = session.exec(
+        select(ProtocolSpec).where(
+            ProtocolSpec.tenant_id == principal.tenant_id,
+            ProtocolSpec.protocol_id == protocol_id,
+            ProtocolSpec.service_name == service,
+        )
+    ).all()
+    for row in existing:
+        if row.parsed_summary == parsed:
+            return SpecImportResult(
+                row.id,
+                protocol_id,
+                service,
+                row.version,
+                len(summary.operations),
+                created=False,
+                warnings=[w.message for w in summary.warnings],
+            )
+    taken = {row.version for row in existing}
+    stored_version, revision = version, 1
+    while stored_version in taken:  # same declared version, different content: keep both
+        revision += 1
+        stored_version = f"{version}+r{revision}"
+    spec = ProtocolSpec(
+        tenant_id=principal.tenant_id,
+        protocol_id=protocol_id,
+        service_name=service,
+        version=stored_version,
+        raw_spec_uri=artifacts.store(tenant_id=principal.tenant_id, data=data, filename=filename),
+        parsed_summary=parsed,
+        created_by=principal.user_id,
+    )
+    session.add(spec)
+    session.flush()
+    audit.record(
+        session=session,
+        principal=principal,
+        action="spec.import",
+        entity_type="protocol_spec",
+        entity_id=spec.id,
+        details={"service": service, "version": stored_version, "file": filename},
+    )
+    return SpecImportResult(
+        spec.id,
+        protocol_id,
+        service,
+        stored_version,
+        len(summary.operations),
+        created=True,
+        warnings=[f"{w.code}: {w.message}" for w in summary.warnings],
+    )
+
+
+def get_spec(*, session: Session, principal: Principal, spec_id: UUID) -> ProtocolSpec:
+    spec = session.exec(
+        select(ProtocolSpec).where(ProtocolSpec.tenant_id == principal.tenant_id, ProtocolSpec.id == spec_id)
+    ).first()
+    if spec is None:
+        raise NotFound(f"spec {spec_id} not found")
+    return spec
+
+
+def spec_operations(*, session: Session, principal: Principal, spec_id: UUID) -> list[dict[str, str]]:
+    spec = get_spec(session=session, principal=principal, spec_id=spec_id)
+    return [
+        {
+            "id": str(op.get("id", "")),
+            "method": str(op.get("method", "")).upper(),
+            "path": str(op.get("path", "")),
+            "summary": str(op.get("summary") or "")[:200],
+        }
+        for op in spec.parsed_summary.get("operations", [])
+    ]

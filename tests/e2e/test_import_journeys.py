@@ -1,0 +1,48 @@
+"""Main journeys in a real browser: import a process (and see its suite), import a spec, bad files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+APP = Path(__file__).resolve().parents[1] / "fixtures" / "app"
+
+
+def test_import_bpmn_shows_summary_and_suite(app_url: str, page: Page) -> None:
+    page.goto(app_url + "/processes")
+    expect(page.locator("#page-title")).to_have_text("Processes", timeout=60_000)
+    page.locator("#process-upload input[type=file]").set_input_files(str(APP / "order.bpmn"))
+    expect(page.locator("#selected-file")).to_contain_text("order.bpmn")
+    page.locator("#process-import-button").click()
+    expect(page.locator("#import-result")).to_contain_text("imported as order v", timeout=30_000)
+    expect(page.locator("#processes-table")).to_contain_text("order")
+    expect(page.locator("#graph-summary")).to_contain_text("Nodes")
+    expect(page.locator("#scenarios-table")).to_contain_text("S001", timeout=30_000)
+    expect(page.locator("#suite-summary")).to_contain_text("9/9")
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / "process-imported.png"), full_page=True)
+
+
+def test_bad_file_shows_error_next_to_upload(app_url: str, page: Page) -> None:
+    page.goto(app_url + "/processes")
+    expect(page.locator("#page-title")).to_have_text("Processes", timeout=60_000)
+    page.locator("#process-upload input[type=file]").set_input_files(str(APP / "garbage.txt"))
+    page.locator("#process-import-button").click()
+    expect(page.locator("#import-error")).to_contain_text("garbage.txt", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / "process-error.png"), full_page=True)
+
+
+def test_import_spec_lists_operations(app_url: str, page: Page) -> None:
+    page.goto(app_url + "/specs")
+    expect(page.locator("#page-title")).to_have_text("Specs", timeout=60_000)
+    page.locator("#spec-upload input[type=file]").set_input_files(str(APP / "orders-api.yaml"))
+    page.locator("#spec-import-button").click()
+    expect(page.locator("#spec-import-result")).to_contain_text("2 operations", timeout=30_000)
+    expect(page.locator("#specs-table")).to_contain_text("orders-api")
+    page.locator("#specs-table button").first.click()
+    expect(page.locator("#operations-table")).to_contain_text("createOrder", timeout=30_000)
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / "spec-imported.png"), full_page=True)
