@@ -203,6 +203,18 @@ def _warning_text(code: str, message: str, element_id: str | None, line: int | N
     return f"{code}: {message}" + (f" ({where})" if where else "")
 
 
+def _decisions_text(decisions: dict[str, Any]) -> str:
+    parts: list[str] = []
+    for point, d in decisions.items():
+        if not isinstance(d, dict):
+            continue
+        if d.get("loop"):
+            parts.append(f"loop at {d.get('header', point)} x{d.get('iterations', 0)}")
+        else:
+            parts.append(f"{point} -> {d.get('flow', '')}")
+    return "; ".join(parts)[:300]
+
+
 def list_versions(*, session: Session, principal: Principal, process_id: UUID) -> list[dict[str, str]]:
     rows = session.exec(
         select(ProcessVersion)
@@ -262,11 +274,7 @@ def version_detail(*, session: Session, principal: Principal, version_id: UUID) 
                     "kind": ", ".join(s.tags),
                     "nodes": str(len(s.path.get("nodes", []))),
                     "steps": str(step_counts.get(s.id, 0)),
-                    "decisions": "; ".join(
-                        f"{gw} -> {d.get('flow', '')}"
-                        for gw, d in s.path.get("decisions", {}).items()
-                        if isinstance(d, dict)
-                    )[:300],
+                    "decisions": _decisions_text(s.path.get("decisions", {})),
                 }
             )
     return {
