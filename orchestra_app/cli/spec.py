@@ -10,6 +10,7 @@ import typer
 
 from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.spec import Operation, SpecSummary
+from orchestra_app.domain.steps import ScenarioStepSpec
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -118,3 +119,99 @@ def import_command(
             typer.echo(_human(line))
     if failed:
         raise typer.Exit(2)
+
+
+@app.command("match")
+def match_command(
+    process_file: Annotated[
+        Path, typer.Argument(help="BPMN or sequence-diagram file whose tasks are bound.")
+    ],
+    spec_files: Annotated[list[Path], typer.Argument(help="Spec files of the services the process calls.")],
+    override: Annotated[
+        list[str] | None,
+        typer.Option("--override", "-o", help="NODE=service:operationId (repeatable); wins over matching."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when any step stays unbound.")] = False,
+) -> None:
+    """Bind a process's ACTION steps to spec operations (EndpointMatcher) and report every verdict."""
+    from orchestra_app.generation import generate_suite, scenario_steps
+    from orchestra_app.importers.detect import import_process
+    from orchestra_app.importers.spec_detect import import_spec
+    from orchestra_app.services.binding import SpecCandidate, match_step
+    from orchestra_app.services.specs import _slug, protocol_id_for
+
+    overrides: dict[str, str] = {}
+    for item in override or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            typer.echo(f"--override {item!r}: expected NODE=service:operationId", err=True)
+            raise typer.Exit(2)
+        overrides[key.strip()] = value.strip()
+    try:
+        graph = import_process(process_file.read_bytes(), filename=str(process_file))
+        candidates = []
+        for path in spec_files:
+            summary = import_spec(path, filename=str(path))
+            service = _slug(summary.title or path.stem)
+            candidates.append(SpecCandidate(service, protocol_id_for(summary), summary))
+    except OSError as exc:
+        typer.echo(f"{exc.filename}: cannot read the file: {exc.strerror}", err=True)
+        raise typer.Exit(2) from None
+    except OrchestraError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+    steps: dict[str, ScenarioStepSpec] = {}
+    for scenario in generate_suite(graph).scenarios:
+        for step in scenario_steps(graph, scenario):
+            if step.kind == "ACTION":
+                steps.setdefault(step.source_node_id or step.alias, step)
+    rows = [
+        match_step(step, candidates, node_id=node, override=overrides.get(node) or overrides.get(step.alias))[
+            0
+        ]
+        for node, step in steps.items()
+    ]
+    counts = {
+        status: sum(r.status == status for r in rows)
+        for status in ("EXPLICIT", "MATCHED", "AMBIGUOUS", "UNMATCHED")
+    }
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "process": str(process_file),
+                    "specs": [
+                        {
+                            "service": c.service_name,
+                            "protocol": c.protocol_id,
+                            "operations": len(c.summary.operations),
+                        }
+                        for c in candidates
+                    ],
+                    "bindings": [
+                        {
+                            "node": r.node_id,
+                            "step": r.step_name,
+                            "status": r.status,
+                            "service": r.service,
+                            "operation": r.operation,
+                            "confidence": r.confidence,
+                            "reason": r.reason,
+                            "candidates": r.candidates,
+                        }
+                        for r in rows
+                    ],
+                    "summary": {k.lower(): v for k, v in counts.items()},
+                },
+                ensure_ascii=False,
+            )
+        )
+    else:
+        for r in rows:
+            target = f"{r.service}:{r.operation}" if r.operation else "-"
+            typer.echo(f"{r.status:<9} {r.node_id:<30} {target:<40} {r.confidence:.2f}  {r.reason}")
+        typer.echo(", ".join(f"{v} {k.lower()}" for k, v in counts.items()))
+    if strict and (counts["AMBIGUOUS"] or counts["UNMATCHED"]):
+        raise typer.Exit(1)

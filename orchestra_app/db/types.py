@@ -9,7 +9,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-JSONB_OR_JSON = sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql")
+# none_as_null: a Python None is stored as SQL NULL (not JSON null), so IS NULL queries mean "unset".
+JSONB_OR_JSON = sa.JSON(none_as_null=True).with_variant(
+    postgresql.JSONB(none_as_null=True, astext_type=sa.Text()), "postgresql"
+)
 
 
 def json_column(*, nullable: bool = False) -> Any:

@@ -137,3 +137,36 @@ def test_spec_import_versions_and_idempotence(migrated_pg_engine: sa.Engine, dat
             specs.import_spec(session=session, principal=principal, data=b"openapi: [unclosed",
                               filename="broken.yaml")
         assert "broken.yaml" in str(err.value)
+
+
+def test_bind_suite_stores_endpoint_refs_and_templates(migrated_pg_engine: sa.Engine, data_dir: Path) -> None:
+    from orchestra_app.services.binding import bind_suite
+
+    with Session(migrated_pg_engine) as session:
+        principal = ensure_dev_principal(session=session)
+        imported = processes.import_process(session=session, principal=principal,
+                                            data=(APP / "order.bpmn").read_bytes(), filename="order.bpmn")
+        for name in ("orders-api.yaml", "payments-api.json"):
+            specs.import_spec(session=session, principal=principal, data=(APP / name).read_bytes(), filename=name)
+        session.commit()
+
+        rows = bind_suite(session=session, principal=principal, suite_id=imported.suite_id,
+                          overrides={"ship": "orders-api:getOrder"})
+        session.commit()
+        verdicts = {r.node_id: (r.status, r.service, r.operation) for r in rows}
+        assert verdicts["create_order"] == ("EXPLICIT", "orders-api", "createOrder")
+        assert verdicts["charge"] == ("MATCHED", "payments-api", "chargePayment")
+        assert verdicts["ship"] == ("EXPLICIT", "orders-api", "getOrder")
+        assert verdicts["notify_rejected"][0] == "UNMATCHED"
+
+        charge_steps = session.exec(select(ScenarioStep).where(ScenarioStep.source_node_id == "charge")).all()
+        assert charge_steps and all(s.endpoint_ref == {"protocolId": "http", "serviceName": "payments-api",
+                                                       "endpointName": "chargePayment"} for s in charge_steps)
+        template = charge_steps[0].action["inputTemplate"]
+        assert template["method"].upper() == "POST" and template["path"] == "/payments"
+        assert template["json"] == {"orderId": "{{data.orderId}}", "amount": "{{data.amount}}"}
+        unbound = session.exec(select(ScenarioStep).where(ScenarioStep.source_node_id == "notify_rejected")).all()
+        assert unbound and all(s.endpoint_ref is None for s in unbound)
+        assert sum(r.steps_updated for r in rows) == len(
+            session.exec(select(ScenarioStep).where(ScenarioStep.endpoint_ref.is_not(None))).all()  # type: ignore[union-attr]
+        )
