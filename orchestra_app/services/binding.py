@@ -21,7 +21,6 @@ from orchestra_app.services import audit
 from orchestra_app.services.processes import require
 
 
-
 @dataclass
 class BindingRow:
     """One process node's verdict (all scenario steps made from that node share it)."""

@@ -46,9 +46,13 @@ def test_bpmn_import_creates_version_suite_and_steps(migrated_pg_engine: sa.Engi
     data = (APP / "order.bpmn").read_bytes()
     with Session(migrated_pg_engine) as session:
         principal = ensure_dev_principal(session=session)
-        first = processes.import_process(session=session, principal=principal, data=data, filename="order.bpmn")
+        first = processes.import_process(
+            session=session, principal=principal, data=data, filename="order.bpmn"
+        )
         session.commit()
-        second = processes.import_process(session=session, principal=principal, data=data, filename="order.bpmn")
+        second = processes.import_process(
+            session=session, principal=principal, data=data, filename="order.bpmn"
+        )
         session.commit()
 
         assert (first.process_key, first.version, second.version) == ("order", 1, 2)
@@ -69,8 +73,11 @@ def test_bpmn_import_creates_version_suite_and_steps(migrated_pg_engine: sa.Engi
         assert all(s.tenant_id == principal.tenant_id for s in scenarios)
         assert any("flow_rejected" in s.path["flows"] for s in scenarios), names
         assert any("flow_retry" in s.path["flows"] for s in scenarios), names
-        steps = session.exec(select(ScenarioStep).where(ScenarioStep.scenario_id == scenarios[0].id)
-                             .order_by(ScenarioStep.order_index)).all()
+        steps = session.exec(
+            select(ScenarioStep)
+            .where(ScenarioStep.scenario_id == scenarios[0].id)
+            .order_by(ScenarioStep.order_index)
+        ).all()
         assert steps and steps[0].kind == StepKind.ACTION and steps[0].source_node_id == "create_order"
         assert steps[0].action["meta"].get("operation") == "createOrder"
 
@@ -83,8 +90,12 @@ def test_bpmn_import_creates_version_suite_and_steps(migrated_pg_engine: sa.Engi
 def test_sequence_diagram_import(migrated_pg_engine: sa.Engine, data_dir: Path) -> None:
     with Session(migrated_pg_engine) as session:
         principal = ensure_dev_principal(session=session)
-        result = processes.import_process(session=session, principal=principal,
-                                          data=(APP / "checkout.mmd").read_bytes(), filename="checkout.mmd")
+        result = processes.import_process(
+            session=session,
+            principal=principal,
+            data=(APP / "checkout.mmd").read_bytes(),
+            filename="checkout.mmd",
+        )
         session.commit()
         assert result.summary["sourceType"] == "SEQUENCE"
         assert result.scenario_count >= 2  # alt: accepted and declined
@@ -93,8 +104,12 @@ def test_sequence_diagram_import(migrated_pg_engine: sa.Engine, data_dir: Path) 
 def test_bad_input_stores_nothing_and_names_the_file(migrated_pg_engine: sa.Engine, data_dir: Path) -> None:
     with Session(migrated_pg_engine) as session:
         principal = ensure_dev_principal(session=session)
-        processes.import_process(session=session, principal=principal,
-                                 data=(APP / "order.bpmn").read_bytes(), filename="order.bpmn")
+        processes.import_process(
+            session=session,
+            principal=principal,
+            data=(APP / "order.bpmn").read_bytes(),
+            filename="order.bpmn",
+        )
         session.commit()
         before = (_count(session, ProcessVersion), _count(session, TestScenario))
         truncated = (APP / "order.bpmn").read_bytes()[:330]  # cut inside the process, before any node
@@ -109,11 +124,18 @@ def test_bad_input_stores_nothing_and_names_the_file(migrated_pg_engine: sa.Engi
 def test_viewer_cannot_import(migrated_pg_engine: sa.Engine, data_dir: Path) -> None:
     with Session(migrated_pg_engine) as session:
         ensure_dev_principal(session=session)
-        viewer = Principal(tenant_id=ensure_dev_principal(session=session).tenant_id, user_id=uuid.uuid4(),
-                           roles=frozenset({Role.VIEWER}))
+        viewer = Principal(
+            tenant_id=ensure_dev_principal(session=session).tenant_id,
+            user_id=uuid.uuid4(),
+            roles=frozenset({Role.VIEWER}),
+        )
         with pytest.raises(PermissionDenied):
-            processes.import_process(session=session, principal=viewer,
-                                     data=(APP / "order.bpmn").read_bytes(), filename="order.bpmn")
+            processes.import_process(
+                session=session,
+                principal=viewer,
+                data=(APP / "order.bpmn").read_bytes(),
+                filename="order.bpmn",
+            )
 
 
 def test_spec_import_versions_and_idempotence(migrated_pg_engine: sa.Engine, data_dir: Path) -> None:
@@ -122,20 +144,28 @@ def test_spec_import_versions_and_idempotence(migrated_pg_engine: sa.Engine, dat
         principal = ensure_dev_principal(session=session)
         first = specs.import_spec(session=session, principal=principal, data=data, filename="orders-api.yaml")
         again = specs.import_spec(session=session, principal=principal, data=data, filename="orders-api.yaml")
-        changed = specs.import_spec(session=session, principal=principal,
-                                    data=data.replace(b"Create an order", b"Create one order"),
-                                    filename="orders-api.yaml")
+        changed = specs.import_spec(
+            session=session,
+            principal=principal,
+            data=data.replace(b"Create an order", b"Create one order"),
+            filename="orders-api.yaml",
+        )
         session.commit()
-        assert (first.protocol_id, first.service_name, first.version, first.operations) == \
-            ("http", "orders-api", "1.2.0", 2)
+        assert (first.protocol_id, first.service_name, first.version, first.operations) == (
+            "http",
+            "orders-api",
+            "1.2.0",
+            2,
+        )
         assert again.spec_id == first.spec_id and not again.created
         assert changed.version == "1.2.0+r2" and changed.created
         assert _count(session, ProtocolSpec) == 2
         ops = specs.spec_operations(session=session, principal=principal, spec_id=first.spec_id)
         assert [(o["id"], o["method"]) for o in ops] == [("createOrder", "POST"), ("getOrder", "GET")]
         with pytest.raises(OrchestraError) as err:
-            specs.import_spec(session=session, principal=principal, data=b"openapi: [unclosed",
-                              filename="broken.yaml")
+            specs.import_spec(
+                session=session, principal=principal, data=b"openapi: [unclosed", filename="broken.yaml"
+            )
         assert "broken.yaml" in str(err.value)
 
 
@@ -144,14 +174,24 @@ def test_bind_suite_stores_endpoint_refs_and_templates(migrated_pg_engine: sa.En
 
     with Session(migrated_pg_engine) as session:
         principal = ensure_dev_principal(session=session)
-        imported = processes.import_process(session=session, principal=principal,
-                                            data=(APP / "order.bpmn").read_bytes(), filename="order.bpmn")
+        imported = processes.import_process(
+            session=session,
+            principal=principal,
+            data=(APP / "order.bpmn").read_bytes(),
+            filename="order.bpmn",
+        )
         for name in ("orders-api.yaml", "payments-api.json"):
-            specs.import_spec(session=session, principal=principal, data=(APP / name).read_bytes(), filename=name)
+            specs.import_spec(
+                session=session, principal=principal, data=(APP / name).read_bytes(), filename=name
+            )
         session.commit()
 
-        rows = bind_suite(session=session, principal=principal, suite_id=imported.suite_id,
-                          overrides={"ship": "orders-api:getOrder"})
+        rows = bind_suite(
+            session=session,
+            principal=principal,
+            suite_id=imported.suite_id,
+            overrides={"ship": "orders-api:getOrder"},
+        )
         session.commit()
         verdicts = {r.node_id: (r.status, r.service, r.operation) for r in rows}
         assert verdicts["create_order"] == ("EXPLICIT", "orders-api", "createOrder")
@@ -160,12 +200,17 @@ def test_bind_suite_stores_endpoint_refs_and_templates(migrated_pg_engine: sa.En
         assert verdicts["notify_rejected"][0] == "UNMATCHED"
 
         charge_steps = session.exec(select(ScenarioStep).where(ScenarioStep.source_node_id == "charge")).all()
-        assert charge_steps and all(s.endpoint_ref == {"protocolId": "http", "serviceName": "payments-api",
-                                                       "endpointName": "chargePayment"} for s in charge_steps)
+        assert charge_steps and all(
+            s.endpoint_ref
+            == {"protocolId": "http", "serviceName": "payments-api", "endpointName": "chargePayment"}
+            for s in charge_steps
+        )
         template = charge_steps[0].action["inputTemplate"]
         assert template["method"].upper() == "POST" and template["path"] == "/payments"
         assert template["json"] == {"orderId": "{{data.orderId}}", "amount": "{{data.amount}}"}
-        unbound = session.exec(select(ScenarioStep).where(ScenarioStep.source_node_id == "notify_rejected")).all()
+        unbound = session.exec(
+            select(ScenarioStep).where(ScenarioStep.source_node_id == "notify_rejected")
+        ).all()
         assert unbound and all(s.endpoint_ref is None for s in unbound)
         assert sum(r.steps_updated for r in rows) == len(
             session.exec(select(ScenarioStep).where(ScenarioStep.endpoint_ref.is_not(None))).all()  # type: ignore[union-attr]

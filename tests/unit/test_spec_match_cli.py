@@ -16,8 +16,18 @@ runner = CliRunner()
 
 
 def _run(*extra: str) -> dict:  # type: ignore[type-arg]
-    result = runner.invoke(app, ["spec", "match", str(APP / "order.bpmn"), str(APP / "orders-api.yaml"),
-                                 str(APP / "payments-api.json"), "--json", *extra])
+    result = runner.invoke(
+        app,
+        [
+            "spec",
+            "match",
+            str(APP / "order.bpmn"),
+            str(APP / "orders-api.yaml"),
+            str(APP / "payments-api.json"),
+            "--json",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -39,14 +49,16 @@ def test_override_wins_and_strict_exit_code() -> None:
     verdicts = {b["node"]: (b["status"], b["operation"]) for b in out["bindings"]}
     assert verdicts["ship"] == ("EXPLICIT", "getOrder")
     assert verdicts["notify_rejected"] == ("EXPLICIT", "refundPayment")
-    strict = runner.invoke(app, ["spec", "match", str(APP / "order.bpmn"), str(APP / "orders-api.yaml"),
-                                 "--strict"])
+    strict = runner.invoke(
+        app, ["spec", "match", str(APP / "order.bpmn"), str(APP / "orders-api.yaml"), "--strict"]
+    )
     assert strict.exit_code == 1
 
 
 def test_bad_override_and_bad_file_are_clean_errors(tmp_path: Path) -> None:
-    bad = runner.invoke(app, ["spec", "match", str(APP / "order.bpmn"), str(APP / "orders-api.yaml"),
-                              "-o", "nonsense"])
+    bad = runner.invoke(
+        app, ["spec", "match", str(APP / "order.bpmn"), str(APP / "orders-api.yaml"), "-o", "nonsense"]
+    )
     assert bad.exit_code == 2 and "expected NODE=service:operationId" in bad.output
     missing = runner.invoke(app, ["spec", "match", str(APP / "order.bpmn"), str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 2 and "nope.yaml" in missing.output
