@@ -1,33 +1,170 @@
-"""Suites page: lists the tenant's suites."""
+"""Suites page: the tenant's scenario suites and binding their steps to spec endpoints (with overrides)."""
 
 from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
 
 import reflex as rx
 
 from components.layout import page
-from components.tables import rows_table
+from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.services import session as svc
+from orchestra_app.services.binding import bind_suite
 from state.base import AppState, SectionState
 
 ROUTE = "/suites"
 TITLE = "Suites"
+
+
+class SuitesState(AppState):
+    selected_suite: str = ""
+    bindings: list[dict[str, str]] = []
+    overrides: dict[str, str] = {}
+    bind_error: str = ""
+    bind_message: str = ""
+
+    @rx.event
+    def select_suite(self, suite_id: str) -> None:
+        self.selected_suite = suite_id
+        self.bindings, self.overrides, self.bind_error, self.bind_message = [], {}, "", ""
+
+    @rx.event
+    def set_override(self, node_id: str, value: str) -> None:
+        self.overrides[node_id] = value
+
+    @rx.event
+    def bind(self) -> Any:
+        self.bind_error, self.bind_message = "", ""
+        overrides = {k: v.strip() for k, v in self.overrides.items() if v.strip()}
+        try:
+            rows = svc.run(
+                bind_suite, self.principal(), suite_id=UUID(self.selected_suite), overrides=overrides
+            )
+        except (OrchestraError, ValueError) as exc:
+            self.bind_error = str(exc)
+            return None
+        self.bindings = [r.as_row() for r in rows]
+        bound = sum(r.status in ("EXPLICIT", "MATCHED") for r in rows)
+        self.bind_message = f"{bound} of {len(rows)} task nodes bound; steps updated: " + str(
+            sum(r.steps_updated for r in rows)
+        )
+        return None
+
+
+def _suites_table() -> rx.Component:
+    rows = SectionState.rows.get("suites", [])
+    return rx.cond(
+        rows.length() > 0,
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Name", "Process", "Version", "Scenarios", "Tags", "Created", "")
+                    ]
+                )
+            ),
+            rx.table.body(
+                rx.foreach(
+                    rows,
+                    lambda row: rx.table.row(
+                        rx.table.cell(row["name"]),
+                        rx.table.cell(row["process"]),
+                        rx.table.cell(row["process_version"]),
+                        rx.table.cell(row["scenarios"]),
+                        rx.table.cell(row["tags"]),
+                        rx.table.cell(row["created_at"]),
+                        rx.table.cell(
+                            rx.button(
+                                "Bind endpoints",
+                                size="1",
+                                variant="soft",
+                                on_click=SuitesState.select_suite(row["id"]),
+                            )
+                        ),
+                    ),
+                )
+            ),
+            width="100%",
+            variant="surface",
+            id="suites-table",
+        ),
+        rx.callout(
+            "No scenario suites yet. Import a process on the Processes page; its suite is generated "
+            "from the diagram.",
+            icon="info",
+            color_scheme="gray",
+            width="100%",
+            id="suites-table-empty",
+        ),
+    )
+
+
+def _binding_panel() -> rx.Component:
+    return rx.cond(
+        SuitesState.selected_suite != "",
+        rx.vstack(
+            rx.heading("Bind steps to spec endpoints", size="4"),
+            rx.text(
+                "Each task is matched to an operation of the imported specs (explicit BPMN extension first, "
+                "then name similarity). Override a verdict with service:operationId and bind again.",
+                size="2",
+            ),
+            rx.button("Bind", id="bind-button", on_click=SuitesState.bind),
+            rx.cond(
+                SuitesState.bind_message != "",
+                rx.callout(SuitesState.bind_message, icon="check", color_scheme="green", id="bind-result"),
+            ),
+            rx.cond(
+                SuitesState.bind_error != "",
+                rx.callout(
+                    SuitesState.bind_error, icon="triangle-alert", color_scheme="red", id="bind-error"
+                ),
+            ),
+            rx.cond(
+                SuitesState.bindings.length() > 0,
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in ("Task", "Verdict", "Endpoint", "Confidence", "Why", "Override")
+                            ]
+                        )
+                    ),
+                    rx.table.body(
+                        rx.foreach(
+                            SuitesState.bindings,
+                            lambda b: rx.table.row(
+                                rx.table.cell(b["step_name"]),
+                                rx.table.cell(rx.badge(b["status"])),
+                                rx.table.cell(b["endpoint"]),
+                                rx.table.cell(b["confidence"]),
+                                rx.table.cell(rx.text(b["reason"], size="1")),
+                                rx.table.cell(
+                                    rx.input(
+                                        placeholder="service:operationId",
+                                        on_blur=lambda v: SuitesState.set_override(b["node_id"], v),
+                                        size="1",
+                                    )
+                                ),
+                            ),
+                        )
+                    ),
+                    width="100%",
+                    variant="surface",
+                    id="bindings-table",
+                ),
+            ),
+            width="100%",
+            spacing="3",
+        ),
+    )
+
+
 ON_LOAD = [AppState.load_identity, SectionState.load_suites]
 
 
 def index() -> rx.Component:
-    return page(
-        TITLE,
-        rows_table(
-            SectionState.rows.get("suites", []),
-            [
-                ("Name", "name"),
-                ("Process", "process"),
-                ("Version", "process_version"),
-                ("Scenarios", "scenarios"),
-                ("Tags", "tags"),
-                ("Created", "created_at"),
-            ],
-            empty_title="No scenario suites yet",
-            empty_hint="Import a process on the Processes page; its suite is generated from the diagram.",
-            table_id="suites-table",
-        ),
-    )
+    return page(TITLE, _suites_table(), _binding_panel())

@@ -40,6 +40,7 @@ class BindingRow:
         data["confidence"] = f"{self.confidence:.2f}"
         data["candidates"] = ", ".join(self.candidates)
         data["steps_updated"] = str(self.steps_updated)
+        data["endpoint"] = f"{self.service}:{self.operation}" if self.operation else "-"
         return data
 
 

@@ -46,3 +46,22 @@ def test_import_spec_lists_operations(app_url: str, page: Page) -> None:
     page.locator("#specs-table button").first.click()
     expect(page.locator("#operations-table")).to_contain_text("createOrder", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "screenshots" / "spec-imported.png"), full_page=True)
+
+
+def test_bind_suite_to_spec_with_override(app_url: str, page: Page) -> None:
+    # runs after the BPMN and spec imports above: the order suite and the orders-api spec exist
+    page.goto(app_url + "/suites")
+    expect(page.locator("#page-title")).to_have_text("Suites", timeout=60_000)
+    expect(page.locator("#suites-table")).to_contain_text("Order fulfilment", timeout=30_000)
+    page.locator("#suites-table button").first.click()
+    page.locator("#bind-button").click()
+    expect(page.locator("#bindings-table")).to_contain_text("EXPLICIT", timeout=30_000)
+    expect(page.locator("#bindings-table")).to_contain_text("orders-api:createOrder")
+    ship = page.locator("#bindings-table tr", has_text="Ship order")
+    expect(ship).to_contain_text("AMBIGUOUS")
+    ship.locator("input").fill("orders-api:getOrder")
+    ship.locator("input").blur()
+    page.locator("#bind-button").click()
+    expect(ship).to_contain_text("orders-api:getOrder", timeout=30_000)
+    expect(page.locator("#bind-result")).to_contain_text("task nodes bound")
+    page.screenshot(path=str(ARTIFACTS / "screenshots" / "suite-bound.png"), full_page=True)
