@@ -7,6 +7,7 @@ from uuid import UUID
 
 import reflex as rx
 
+from components.feedback import import_feedback
 from components.layout import page
 from components.tables import rows_table
 from orchestra_app.domain.errors import OrchestraError
@@ -167,41 +168,11 @@ def _upload_card() -> rx.Component:
                 spacing="3",
                 align="center",
             ),
-            rx.cond(
-                ProcessesState.import_message != "",
-                rx.callout(
-                    ProcessesState.import_message,
-                    icon="check",
-                    color_scheme="green",
-                    id="import-result",
-                    white_space="pre-wrap",
-                    width="100%",
-                ),
-            ),
-            rx.cond(
-                ProcessesState.import_error != "",
-                rx.callout(
-                    ProcessesState.import_error,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    id="import-error",
-                    white_space="pre-wrap",
-                    width="100%",
-                ),
-            ),
-            rx.cond(
-                ProcessesState.import_warnings.length() > 0,
-                rx.callout(
-                    rx.vstack(
-                        rx.text("Warnings", weight="bold"),
-                        rx.foreach(ProcessesState.import_warnings, lambda w: rx.text(w, size="1")),
-                        spacing="1",
-                    ),
-                    icon="info",
-                    color_scheme="amber",
-                    id="import-warnings",
-                    width="100%",
-                ),
+            import_feedback(
+                message=ProcessesState.import_message,
+                error=ProcessesState.import_error,
+                warnings=ProcessesState.import_warnings,
+                id_prefix="import",
             ),
             spacing="3",
             width="100%",

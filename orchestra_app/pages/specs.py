@@ -7,6 +7,7 @@ from uuid import UUID
 
 import reflex as rx
 
+from components.feedback import import_feedback
 from components.layout import page
 from components.tables import rows_table
 from orchestra_app.domain.errors import OrchestraError
@@ -93,39 +94,11 @@ def _upload_card() -> rx.Component:
                 id="spec-import-button",
                 on_click=SpecsState.handle_upload(rx.upload_files(upload_id=UPLOAD_ID)),
             ),
-            rx.cond(
-                SpecsState.import_message != "",
-                rx.callout(
-                    SpecsState.import_message,
-                    icon="check",
-                    color_scheme="green",
-                    id="spec-import-result",
-                    white_space="pre-wrap",
-                    width="100%",
-                ),
-            ),
-            rx.cond(
-                SpecsState.import_error != "",
-                rx.callout(
-                    SpecsState.import_error,
-                    icon="triangle-alert",
-                    color_scheme="red",
-                    id="spec-import-error",
-                    white_space="pre-wrap",
-                    width="100%",
-                ),
-            ),
-            rx.cond(
-                SpecsState.import_warnings.length() > 0,
-                rx.callout(
-                    rx.vstack(
-                        rx.foreach(SpecsState.import_warnings, lambda w: rx.text(w, size="1")), spacing="1"
-                    ),
-                    icon="info",
-                    color_scheme="amber",
-                    id="spec-import-warnings",
-                    width="100%",
-                ),
+            import_feedback(
+                message=SpecsState.import_message,
+                error=SpecsState.import_error,
+                warnings=SpecsState.import_warnings,
+                id_prefix="spec-import",
             ),
             spacing="3",
             width="100%",

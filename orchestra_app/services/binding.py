@@ -18,7 +18,7 @@ from orchestra_app.plugins.base import StepBinding
 from orchestra_app.plugins.matching import AMBIGUITY_MARGIN
 from orchestra_app.plugins.registry import PluginError, default_registry
 from orchestra_app.services import audit
-from orchestra_app.services.processes import require
+from orchestra_app.services.guards import require
 
 
 @dataclass

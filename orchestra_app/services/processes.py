@@ -12,13 +12,13 @@ from uuid import UUID
 from sqlmodel import Session, col, func, select
 
 from orchestra_app.db.tables import Process, ProcessVersion, ScenarioStep, ScenarioSuite, TestScenario
-from orchestra_app.domain.errors import ErrorKind, NotFound, OrchestraError, PermissionDenied
+from orchestra_app.domain.errors import NotFound
 from orchestra_app.domain.graph import ControlFlowGraph
 from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.generation import generate_suite, scenario_steps
 from orchestra_app.importers.detect import import_process as parse_process
 from orchestra_app.services import artifacts, audit
-from orchestra_app.settings import get_settings
+from orchestra_app.services.guards import check_upload, require
 
 DEFAULT_MAX_SCENARIOS = 200
 
@@ -35,12 +35,6 @@ class ProcessImportResult:
     summary: dict[str, Any] = field(default_factory=dict)
     coverage: dict[str, Any] = field(default_factory=dict)
     capped: bool = False
-
-
-def require(principal: Principal, *roles: Role) -> None:
-    if not principal.has(*roles):
-        wanted = ", ".join(r.value for r in roles)
-        raise PermissionDenied(f"this action needs one of the roles {wanted}")
 
 
 def graph_summary(graph: ControlFlowGraph) -> dict[str, Any]:
@@ -83,13 +77,7 @@ def import_process(
 ) -> ProcessImportResult:
     """Parses first and stores nothing on error; then one new version plus its suite, atomically."""
     require(principal, Role.TEST_DESIGNER)
-    limit = get_settings().max_upload_bytes
-    if len(data) > limit:
-        raise OrchestraError(
-            f"file is {len(data)} bytes, above the {limit}-byte upload limit",
-            kind=ErrorKind.TOO_LARGE,
-            file=filename,
-        )
+    check_upload(data, filename)
     graph = parse_process(data, filename=filename, max_loop_iterations=max_loop)
     plan = generate_suite(graph, strategy=strategy, max_scenarios=max_scenarios, max_loop=max_loop)  # type: ignore[arg-type]
 

@@ -10,13 +10,12 @@ from uuid import UUID
 from sqlmodel import Session, select
 
 from orchestra_app.db.tables import ProtocolSpec
-from orchestra_app.domain.errors import ErrorKind, NotFound, OrchestraError
+from orchestra_app.domain.errors import NotFound
 from orchestra_app.domain.spec import SpecSummary
 from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.importers.spec_detect import import_spec as parse_spec
 from orchestra_app.services import artifacts, audit
-from orchestra_app.services.processes import require
-from orchestra_app.settings import get_settings
+from orchestra_app.services.guards import check_upload, require
 
 PROTOCOL_IDS = {"http": "http", "asyncapi": "kafka", "grpc": "grpc"}
 
@@ -50,13 +49,7 @@ def import_spec(
 ) -> SpecImportResult:
     """Parses first (nothing stored on error); re-importing identical content returns the stored row."""
     require(principal, Role.TEST_DESIGNER)
-    limit = get_settings().max_upload_bytes
-    if len(data) > limit:
-        raise OrchestraError(
-            f"file is {len(data)} bytes, above the {limit}-byte upload limit",
-            kind=ErrorKind.TOO_LARGE,
-            file=filename,
-        )
+    check_upload(data, filename)
     summary = parse_spec(data, filename=filename)
     protocol_id = protocol_id_for(summary)
     service = _slug(service_name or summary.title or Path(filename).stem)
