@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+import orchestra_app.db.validation  # noqa: F401  (validates jsonb columns before every flush)
 from orchestra_app.settings import get_settings
 
 

@@ -110,3 +110,36 @@ class ExecutionContext(DomainModel):
     run_id: UUID | None = None
     steps_by_alias: dict[str, StepResultData] = Field(default_factory=dict)
     variables: dict[str, Any] = Field(default_factory=dict)
+
+
+class StepResultPayload(DomainModel):
+    """test_step_result.payload: what a step observed (the GIN-indexed jsonb of seed 9.1)."""
+
+    response_body: Any = None
+    response_headers: dict[str, Any] | None = None
+    response_truncated: bool = False
+    request: dict[str, Any] | None = None
+    db_result: Any = None
+    kafka_message: Any = None
+    queue_message: Any = None
+
+
+class ScenarioPath(DomainModel):
+    """test_scenario.path: the walk through the process graph that a scenario tests."""
+
+    process_id: str = ""
+    nodes: list[str] = Field(default_factory=list)
+    flows: list[str] = Field(default_factory=list)
+    decisions: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class SuiteGeneration(DomainModel):
+    """scenario_suite.generation: how the suite was generated and what it covers."""
+
+    strategy: str = "edges"
+    max_scenarios: int | None = None
+    max_loop: int | None = None
+    coverage: dict[str, int] = Field(default_factory=dict)
+    capped: bool = False
+    path_count: str = "0"  # may exceed 64 bits, so kept as text
+    warnings: list[str] = Field(default_factory=list)

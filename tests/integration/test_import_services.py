@@ -215,3 +215,45 @@ def test_bind_suite_stores_endpoint_refs_and_templates(migrated_pg_engine: sa.En
         assert sum(r.steps_updated for r in rows) == len(
             session.exec(select(ScenarioStep).where(ScenarioStep.endpoint_ref.is_not(None))).all()  # type: ignore[union-attr]
         )
+
+
+def test_invalid_jsonb_is_refused_before_it_is_stored(migrated_pg_engine: sa.Engine) -> None:
+    from orchestra_app.db.tables import ScenarioStep as StepRow
+    from orchestra_app.domain.errors import ValidationFailed
+    from orchestra_app.domain.graph import SourceType
+
+    with Session(migrated_pg_engine) as session:
+        principal = ensure_dev_principal(session=session)
+        proc = Process(tenant_id=principal.tenant_id, key="bad", name="bad")
+        session.add(proc)
+        session.commit()
+        session.add(
+            ProcessVersion(
+                tenant_id=principal.tenant_id,
+                process_id=proc.id,
+                version=1,
+                source_type=SourceType.BPMN,
+                control_flow_graph={"nodes": [{"id": "a", "type": "task"}]},
+            )
+        )
+        with pytest.raises(ValidationFailed) as err:
+            session.flush()
+        assert err.value.field == "process_version.control_flow_graph"
+        assert err.value.pointer == "/nodes/0/processId" and "Field required" in str(err.value)
+        session.rollback()
+        assert _count(session, ProcessVersion) == 0
+
+        step = StepRow(
+            tenant_id=principal.tenant_id,
+            scenario_id=uuid.uuid4(),
+            order_index=0,
+            alias="a",
+            kind=StepKind.ACTION,
+            channel_type="HTTP_REST",
+            action={"mode": "SOMETIMES"},
+        )
+        session.add(step)
+        with pytest.raises(ValidationFailed) as err:
+            session.flush()
+        assert err.value.field == "scenario_step.action" and err.value.pointer == "/mode"
+        session.rollback()

@@ -59,7 +59,11 @@ def _seed_tenant(session: Session, name: str) -> Principal:
                 protocol_id="http",
                 service_name=f"{name}-svc",
                 version="1",
-                parsed_summary={"operations": [{"id": "a"}]},
+                parsed_summary={
+                    "protocol": "http",
+                    "format": "openapi",
+                    "operations": [{"id": "a", "method": "get", "path": "/a"}],
+                },
             ),
             TestDataSet(tenant_id=tenant.id, name=f"{name} data", data={"amount": 1}),
             Environment(
