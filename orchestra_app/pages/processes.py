@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -60,7 +61,8 @@ class ProcessesState(AppState):
             name = upload.name or upload.filename or "upload"
             data = await upload.read()
             try:
-                result = svc.run(
+                result = await asyncio.to_thread(
+                    svc.run,
                     process_service.import_process,
                     principal,
                     data=data,

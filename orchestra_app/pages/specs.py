@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -41,7 +42,9 @@ class SpecsState(AppState):
             name = upload.name or upload.filename or "upload"
             data = await upload.read()
             try:
-                r = svc.run(spec_service.import_spec, principal, data=data, filename=name)
+                r = await asyncio.to_thread(
+                    svc.run, spec_service.import_spec, principal, data=data, filename=name
+                )
             except OrchestraError as exc:
                 errors.append(str(exc))
                 continue
