@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote, quote_plus
 
 from orchestra_app.domain.errors import ConfigurationError, ErrorKind
 
@@ -63,6 +65,8 @@ class FileSecretResolver:
                 except ValueError:
                     # The parser's message could quote a secret value, so it is not repeated.
                     raise ConfigurationError("secrets file is not valid JSON", file=str(self.path)) from None
+                if not isinstance(loaded, dict):
+                    raise ConfigurationError("secrets file must hold a JSON object", file=str(self.path))
                 values = {str(k): str(v) for k, v in loaded.items()}
             else:
                 for line in text.splitlines():
@@ -117,11 +121,27 @@ def secret_ref_name(value: Any) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1024)
+def secret_forms(secret: str) -> tuple[str, ...]:
+    """How a secret can show up in recorded text: as is, percent-encoded in a path, query or form
+    (``p%40ss``, ``p%40ss+w``), JSON-escaped (in a raw body or an error message)."""
+    forms = {
+        secret,
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+    return tuple(f for f in forms if f)
+
+
 def redact_text(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of a known secret value (longest first) by ``***``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
+    """Replace every occurrence of a known secret value, in any of its encoded forms, by ``***``."""
+    forms = {form for s in secrets if s for form in secret_forms(s)}
+    for form in sorted(forms, key=len, reverse=True):  # longest first: a secret may contain another
+        if form in text:
+            text = text.replace(form, REDACTED)
     return text
 
 
@@ -135,9 +155,12 @@ def redact_value(value: Any, secrets: Iterable[str]) -> Any:
         if isinstance(item, str):
             return redact_text(item, known)
         if isinstance(item, dict):
-            return {k: walk(v) for k, v in item.items()}
+            return {redact_text(k, known) if isinstance(k, str) else k: walk(v) for k, v in item.items()}
         if isinstance(item, list):
             return [walk(v) for v in item]
         return item
 
-    return walk(value)
+    try:
+        return walk(value)
+    except RecursionError:  # a pathologically deep value (e.g. a response body) is dropped, not leaked
+        return REDACTED

@@ -44,19 +44,15 @@ def tokenize(text: str, filename: str) -> list[Token]:
     n = len(text)
     while pos < n:
         m = _TOKEN_RE.match(text, pos)
-        if m is None:
+        kind = m.lastgroup or "" if m is not None else ""
+        if m is None or (kind == "symbol" and text.startswith("/*", pos)):
+            where: dict[str, Any] = {"kind": ErrorKind.SYNTAX, "file": filename, "line": line}
+            where["column"] = pos - line_start + 1
             if text.startswith("/*", pos):
-                raise ImportError_(
-                    "unterminated /* comment", file=filename, line=line, column=pos - line_start + 1
-                )
+                raise ImportError_("unterminated /* comment", **where)
             if text[pos] in "\"'":
-                raise ImportError_(
-                    "unterminated string", file=filename, line=line, column=pos - line_start + 1
-                )
-            raise ImportError_(
-                f"unexpected character {text[pos]!r}", file=filename, line=line, column=pos - line_start + 1
-            )
-        kind = m.lastgroup or ""
+                raise ImportError_("unterminated string", **where)
+            raise ImportError_(f"unexpected character {text[pos]!r}", **where)
         value = m.group()
         if kind == "nl":
             line += 1
@@ -78,9 +74,11 @@ def _unquote(text: str) -> str:
     if "\\" not in body:
         return body
     try:
-        return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        value = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
     except UnicodeDecodeError:
         return body
+    # "\ud800" escapes give lone surrogates, which cannot be stored as UTF-8 JSON.
+    return re.sub("[\ud800-\udfff]", "\ufffd", value)
 
 
 # ------------------------------------------------------------------------------------------ AST shapes
@@ -148,12 +146,17 @@ class ProtoFile:
 # --------------------------------------------------------------------------------------------- parser
 
 
+# protoc refuses deeper nesting too; the limit keeps the recursive-descent parser far from RecursionError.
+MAX_NESTING = 64
+
+
 class Parser:
     def __init__(self, text: str, filename: str) -> None:
         self.filename = filename
         self.tokens = tokenize(text, filename)
         self.i = 0
         self.file = ProtoFile(filename)
+        self.depth = 0
 
     # -- token helpers
 
@@ -168,7 +171,11 @@ class Parser:
 
     def error(self, message: str, tok: Token | None = None) -> ImportError_:
         tok = tok or self.peek()
-        found = "end of file" if tok.kind == "eof" else repr(tok.text)
+        found = (
+            "end of file"
+            if tok.kind == "eof"
+            else repr(tok.text if len(tok.text) <= 40 else tok.text[:37] + "...")
+        )
         return ImportError_(
             f"{message} (found {found})",
             kind=ErrorKind.SYNTAX,
@@ -212,11 +219,14 @@ class Parser:
             if tok.kind == "ident" and tok.text == "max":  # "reserved 1000 to max"
                 return 536870911
             raise self.error("expected a number", tok)
-        value = (
-            int(tok.text, 0)
-            if not (tok.text.startswith("0") and tok.text.isdigit() and len(tok.text) > 1)
-            else int(tok.text, 8)
-        )
+        try:
+            value = (
+                int(tok.text, 0)
+                if not (tok.text.startswith("0") and tok.text.isdigit() and len(tok.text) > 1)
+                else int(tok.text, 8)
+            )
+        except ValueError:  # more than 4300 digits, or "09"
+            raise self.error("expected a number", tok) from None
         return -value if negative else value
 
     def string(self) -> str:
@@ -281,11 +291,14 @@ class Parser:
             tok = self.peek()
         tok = self.next()
         if tok.kind == "int":
-            return (
-                int(sign + tok.text, 0)
-                if not tok.text.startswith("0") or len(tok.text) == 1 or tok.text[1] in "xX"
-                else int(sign + tok.text, 8)
-            )
+            try:
+                return (
+                    int(sign + tok.text, 0)
+                    if not tok.text.startswith("0") or len(tok.text) == 1 or tok.text[1] in "xX"
+                    else int(sign + tok.text, 8)
+                )
+            except ValueError:  # more than 4300 digits, or "09"
+                raise self.error("expected an option value", tok) from None
         if tok.kind == "float":
             return float(sign + tok.text)
         if tok.kind == "ident":
@@ -371,6 +384,13 @@ class Parser:
         return msg
 
     def message_body(self, msg: Message, oneof: str | None = None) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.error(f"messages nested deeper than {MAX_NESTING} levels")
+        self._message_body(msg, oneof)
+        self.depth -= 1
+
+    def _message_body(self, msg: Message, oneof: str | None) -> None:
         while not self.accept("}"):
             tok = self.peek()
             if tok.kind == "eof":

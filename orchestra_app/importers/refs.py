@@ -21,6 +21,9 @@ DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # nodes or two per byte of the root document, whichever is larger (real specs stay far below both).
 MIN_NODE_BUDGET = 2_000_000
 MAX_DEPTH = 400
+# Documents nested deeper than this are refused when read: real specs stay under 30 levels, and a
+# summary nested past ~250 levels can no longer be serialised (pydantic's limit) or stored.
+MAX_DOCUMENT_DEPTH = 128
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -78,18 +81,57 @@ def looks_like_json(data: bytes) -> bool:
     return head[:1] in (b"{", b"[")
 
 
-def parse_document(data: bytes, filename: str) -> Any:
-    """JSON when it looks like JSON (a YAML reader chokes on some JSON escapes), else safe YAML."""
-    if not data.strip(b"\xef\xbb\xbf \t\r\n"):
-        raise ImportError_("the file is empty", kind=ErrorKind.SYNTAX, file=filename)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_HUGE_INT = re.compile(r"\d{4000,}")
+
+
+def decode_text(data: bytes, filename: str) -> str:
+    """UTF-8 (BOM allowed) or UTF-16 with a BOM, as YAML 1.2 allows; anything else is a syntax error."""
     try:
-        text = data.decode("utf-8-sig")
+        if data.startswith(_UTF16_BOMS):
+            return data.decode("utf-16")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
+        encoding = "UTF-16" if data.startswith(_UTF16_BOMS) else "UTF-8"
         raise ImportError_(
-            f"not UTF-8 text ({exc.reason})", kind=ErrorKind.SYNTAX, file=filename, line=line
+            f"not {encoding} text ({exc.reason})", kind=ErrorKind.SYNTAX, file=filename, line=line
         ) from None
-    if looks_like_json(data):
+
+
+def parse_document(data: bytes, filename: str) -> Any:
+    """JSON when it looks like JSON (a YAML reader chokes on some JSON escapes), else safe YAML.
+
+    The result is JSON-shaped and storable: at most ``MAX_DOCUMENT_DEPTH`` levels deep, no lone
+    surrogates (``"\\ud800"`` escapes become U+FFFD). Every failure is an ImportError_.
+    """
+    text = decode_text(data, filename)
+    if not text.strip("\ufeff \t\r\n"):
+        raise ImportError_("the file is empty", kind=ErrorKind.SYNTAX, file=filename)
+    try:
+        doc = _parse_text(text, filename)
+    except RecursionError:
+        raise ImportError_(
+            f"nested deeper than {MAX_DOCUMENT_DEPTH} levels", kind=ErrorKind.SYNTAX, file=filename
+        ) from None
+    except ValueError as exc:  # Python refuses to convert integers of more than 4300 digits
+        match = _HUGE_INT.search(text)
+        raise ImportError_(
+            f"a number of {len(match.group())} digits is too large to read"
+            if match
+            else f"cannot read: {exc}",
+            kind=ErrorKind.SYNTAX,
+            file=filename,
+            line=text.count("\n", 0, match.start()) + 1 if match else None,
+        ) from None
+    budget = max(MIN_NODE_BUDGET, 2 * len(text))
+    return _check_shape(doc, filename, budget, fix_surrogates=_SURROGATE_ESCAPE.search(text) is not None)
+
+
+def _parse_text(text: str, filename: str) -> Any:
+    if text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
@@ -119,8 +161,55 @@ def parse_document(data: bytes, filename: str) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise ImportError_(f"broken YAML: {exc}", kind=ErrorKind.SYNTAX, file=filename) from None
-    except RecursionError:
-        raise ImportError_("YAML nesting too deep", kind=ErrorKind.SYNTAX, file=filename) from None
+
+
+def _check_shape(doc: Any, filename: str, budget: int, *, fix_surrogates: bool) -> Any:
+    """Refuse documents nested too deep (naming the pointer) or expanding past ``budget`` containers
+    (YAML aliases); replace lone surrogates in strings.
+
+    One iterative pass (no recursion, so no RecursionError); about 10 ms for the 4 MB Stripe spec.
+    """
+    if not isinstance(doc, dict | list):
+        return _clean_str(doc) if fix_surrogates and isinstance(doc, str) else doc
+    # (node, depth, (key, parent's link)): the links give the pointer of a node that is too deep.
+    stack: list[tuple[Any, int, Any]] = [(doc, 1, None)]
+    while stack:
+        node, depth, link = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ImportError_(
+                "document expands to too many nodes (YAML alias bomb?)",
+                kind=ErrorKind.TOO_LARGE,
+                file=filename,
+            )
+        if depth > MAX_DOCUMENT_DEPTH:
+            tokens: list[Any] = []
+            while link is not None:
+                tokens.append(link[0])
+                link = link[1]
+            raise ImportError_(
+                f"nested deeper than {MAX_DOCUMENT_DEPTH} levels",
+                kind=ErrorKind.SYNTAX,
+                file=filename,
+                pointer=pointer(reversed(tokens)),
+            )
+        if isinstance(node, dict):
+            if fix_surrogates:
+                for key in [k for k in node if isinstance(k, str) and _LONE_SURROGATE.search(k)]:
+                    node[_clean_str(key)] = node.pop(key)
+            items: Iterable[tuple[Any, Any]] = node.items()
+        else:
+            items = enumerate(node)
+        for k, v in items:
+            if isinstance(v, dict | list):
+                stack.append((v, depth + 1, (k, link)))
+            elif fix_surrogates and isinstance(v, str) and _LONE_SURROGATE.search(v):
+                node[k] = _clean_str(v)
+    return doc
+
+
+def _clean_str(value: str) -> str:
+    return _LONE_SURROGATE.sub("\ufffd", value)
 
 
 # ---------------------------------------------------------------------------------------------- pointers

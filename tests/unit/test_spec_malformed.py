@@ -212,3 +212,76 @@ def test_size_cap_rejects_cleanly(tmp_path: Path) -> None:
     assert err.value.kind == ErrorKind.TOO_LARGE and "1024" in str(err.value)
     with pytest.raises(ImportError_):
         import_spec(path.read_bytes(), filename="big.json", max_bytes=1024)
+
+
+def _deep_schema(levels: int) -> str:
+    return '{"type": "object", "properties": {"a": ' * levels + "{}" + "}}" * levels
+
+
+@pytest.mark.parametrize("levels", [150, 600, 2000])
+def test_deeply_nested_json_is_a_clean_error_not_recursion(levels: int) -> None:
+    # 2000 levels broke json.loads with RecursionError; 150 imported but the summary could not be
+    # serialised (pydantic stops at 255 levels), so storing it failed.
+    doc = '{"openapi": "3.0.0", "paths": {}, "components": {"schemas": {"A": ' + _deep_schema(levels) + "}}}"
+    with pytest.raises(ImportError_) as err:
+        import_spec(doc.encode(), filename="deep.json")
+    assert err.value.kind == ErrorKind.SYNTAX and "nested deeper than 128 levels" in str(err.value)
+    if levels < 400:
+        assert err.value.pointer.startswith("/components/schemas/A/properties/a/properties/a/")
+
+
+def test_deeply_nested_yaml_and_lists_are_clean_errors() -> None:
+    lines = ["openapi: 3.0.0", "paths: {}", "x:"] + [" " * (i + 1) + "a:" for i in range(300)]
+    with pytest.raises(ImportError_, match="nested deeper"):
+        import_spec("\n".join(lines).encode(), filename="deep.yaml")
+    with pytest.raises(ImportError_, match="nested deeper"):
+        import_spec(b'{"openapi": "3.0.0", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}", filename="l.json")
+
+
+def test_nesting_a_real_spec_uses_is_imported_and_storable() -> None:
+    doc = '{"openapi": "3.0.0", "paths": {}, "components": {"schemas": {"A": ' + _deep_schema(50) + "}}}"
+    s = import_spec(doc.encode(), filename="ok.json")
+    json.dumps(s.to_json_dict())
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b'{"openapi": "3.0.0",\n "info": {"version": 1' + b"0" * 5000 + b"}}", 2),
+        (b"openapi: 3.0.0\npaths: {}\nx: 1" + b"0" * 5000 + b"\n", 3),
+    ],
+)
+def test_number_too_large_is_a_clean_error_with_line(data: bytes, line: int) -> None:
+    # Python refuses int() of more than 4300 digits with a ValueError that escaped import_spec.
+    with pytest.raises(ImportError_) as err:
+        import_spec(data, filename="big-number")
+    assert err.value.line == line and "5001 digits" in str(err.value)
+
+
+def test_lone_surrogate_escapes_are_replaced_so_the_summary_stays_storable() -> None:
+    doc = b'{"openapi": "3.0.0", "info": {"title": "a\\ud800b", "version": "1"}, "paths": {"/\\udfff": {}}}'
+    s = import_spec(doc, filename="s.json")
+    assert s.title == "a\ufffdb"
+    s.model_dump_json()
+    json.dumps(s.to_json_dict()).encode()
+    pair = import_spec(b'{"openapi": "3.0.0", "info": {"title": "\\ud83d\\ude00"}}', filename="p.json")
+    assert pair.title == "\U0001f600"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_utf16_with_bom_and_utf8_bom_are_read(encoding: str) -> None:
+    text = (
+        "openapi: 3.0.0\ninfo: {title: café, version: '1'}\n"
+        "paths:\n  /a: {get: {responses: {'200': {description: ok}}}}\n"
+    )
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    s = import_spec(data, filename="u.yaml")
+    assert s.title == "café" and [o.id for o in s.operations] == ["get_a"]
+
+
+def test_yaml_with_tabs_is_a_syntax_error_with_line() -> None:
+    with pytest.raises(ImportError_) as err:
+        import_spec(b"openapi: 3.0.0\ninfo:\n\ttitle: t\n", filename="tabs.yaml")
+    assert err.value.kind == ErrorKind.SYNTAX and err.value.line == 3

@@ -131,3 +131,28 @@ def test_comments_and_odd_but_valid_syntax() -> None:
 
 def test_json_name() -> None:
     assert json_name("created_at") == "createdAt" and json_name("a_b_c") == "aBC"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        # 2000 nested messages hit RecursionError in the recursive-descent parser.
+        ('syntax = "proto3";\n' + "message A { " * 2000 + "}" * 2000, "nested deeper than 64 levels"),
+        # int() refuses more than 4300 digits with a ValueError.
+        ('syntax = "proto3";\noption (x) = 1' + "0" * 5000 + ";", "expected an option value"),
+        ('syntax = "proto3";\nmessage A { int32 a = 1' + "0" * 5000 + "; }", "expected a number"),
+        ('syntax = "proto3";\nmessage A {}\n/* never closed', "unterminated /* comment"),
+    ],
+)
+def test_pathological_proto_is_a_clean_syntax_error(text: str, message: str) -> None:
+    with pytest.raises(ImportError_) as err:
+        import_spec(text.encode(), filename="bad.proto")
+    assert err.value.kind == ErrorKind.SYNTAX and message in str(err.value)
+    assert len(str(err.value)) < 200
+
+
+def test_proto_surrogate_escape_is_replaced_so_the_summary_stays_storable() -> None:
+    data = b'syntax = "proto3";\noption java_package = "a\\ud800";\nmessage A {}'
+    s = import_spec(data, filename="s.proto")
+    assert s.model_extra is not None and s.model_extra["options"]["java_package"] == "a\ufffd"
+    s.model_dump_json()

@@ -157,7 +157,9 @@ def prepare_auth(
         user = _text(auth.username, scope, "/auth/username")
         password = _text(auth.password, scope, "/auth/password")
         scope.secrets_used.add(password)
-        parts.headers["Authorization"] = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        credentials = base64.b64encode(f"{user}:{password}".encode()).decode()
+        scope.secrets_used.add(credentials)  # the encoded pair carries the password too
+        parts.headers["Authorization"] = "Basic " + credentials
         parts.sensitive_headers.add("authorization")
     elif isinstance(auth, BearerAuth):
         token = _text(auth.token, scope, "/auth/token")

@@ -125,9 +125,26 @@ def _query_items(query: Mapping[str, Any]) -> list[tuple[str, str]]:
     return items
 
 
+def _redact_result(result: StepResultData, secrets: set[str]) -> None:
+    """Last line of defence: no resolved secret or token, in any encoding, stays anywhere in the result
+    (request validation messages quote parameter values; a server may echo a credential back)."""
+    for violation in result.violations:
+        violation.message = redact_text(violation.message, secrets)
+        violation.details = redact_value(violation.details, secrets)
+    if result.request is not None:
+        result.request = redact_value(result.request, secrets)
+    if result.response_headers is not None:
+        result.response_headers = redact_value(result.response_headers, secrets)
+    if result.response_body is not None:
+        result.response_body = redact_value(result.response_body, secrets)
+
+
 def _redact_url(url: str, sensitive_query: set[str], secrets: set[str]) -> str:
     if sensitive_query:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. "http://[::1" from a broken baseUrl: only the values are replaced
+            return redact_text(url, secrets)
         if parts.query:
             pairs = []
             for pair in parts.query.split("&"):
@@ -173,18 +190,23 @@ class HttpStepExecutor:
     def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
         started = time.perf_counter()
         result = StepResultData(step_id=step.id, step_alias=step.alias, status=StepStatus.RUNNING)
+        scope = run.template_scope()
         try:
-            self._execute(step, run, result)
+            self._execute(step, run, result, scope)
         except OrchestraError as exc:  # configuration problems: the step fails with a readable reason
             details = {k: v for k, v in exc.to_dict().items() if k != "message"}
             result.violations.append(
                 _violation(ViolationType.VALIDATION_ERROR, "CONFIGURATION_ERROR", str(exc), **details)
             )
+        if scope.secrets_used:
+            _redact_result(result, scope.secrets_used)
         result.duration_ms = round((time.perf_counter() - started) * 1000)
         result.status = StepStatus.FAILED if result.violations else StepStatus.PASSED
         return result
 
-    def _execute(self, step: ScenarioStepSpec, run: StepRunContext, result: StepResultData) -> None:
+    def _execute(
+        self, step: ScenarioStepSpec, run: StepRunContext, result: StepResultData, scope: TemplateScope
+    ) -> None:
         config = self._config(run)
         env = run.environment
         ref = step.endpoint_ref
@@ -206,7 +228,6 @@ class HttpStepExecutor:
                 )
                 return
 
-        scope = run.template_scope()
         template = step.action.input_template or {}
         unknown = sorted(set(template) - TEMPLATE_KEYS)
         if unknown:
@@ -299,7 +320,9 @@ class HttpStepExecutor:
             summary["requestValidation"] = [v.to_json_dict() for v in negative_notes]
         result.request = summary
         follow = bool(step.action.meta.get("followRedirects", service.follow_redirects))
-        self._send(step, client, http_request, follow, config, spec, operation, result, scope)
+        self._send(
+            step, client, http_request, follow, config, spec, operation, result, scope, auth.sensitive_query
+        )
 
     # ---- building ------------------------------------------------------------------------------
 
@@ -478,6 +501,7 @@ class HttpStepExecutor:
         operation: Operation | None,
         result: StepResultData,
         scope: TemplateScope,
+        sensitive_query: set[str],
     ) -> None:
         fire_and_forget = step.action.mode == ActionMode.FIRE_AND_FORGET
         try:
@@ -487,7 +511,9 @@ class HttpStepExecutor:
                 result.response_headers = dict(response.headers)
                 if response.history:
                     assert result.request is not None
-                    result.request["redirects"] = [str(r.url) for r in response.history]
+                    result.request["redirects"] = [
+                        _redact_url(str(r.url), sensitive_query, scope.secrets_used) for r in response.history
+                    ]
                 if fire_and_forget:
                     raw, truncated = b"", False
                 else:
@@ -544,7 +570,9 @@ class HttpStepExecutor:
         except httpx.RemoteProtocolError as exc:
             result.violations.append(
                 _violation(
-                    ViolationType.HTTP_ERROR, "PROTOCOL_ERROR", f"the server broke the HTTP protocol: {exc}"
+                    ViolationType.HTTP_ERROR,
+                    "PROTOCOL_ERROR",
+                    f"the server broke the HTTP protocol: {redact_text(str(exc), scope.secrets_used)}",
                 )
             )
             return
