@@ -7,6 +7,7 @@ JSON pointer of the first problem, and the flush (hence the transaction) stores 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -66,8 +67,18 @@ def validate_row(obj: object) -> None:
         return
     table = type(obj).__tablename__  # type: ignore[attr-defined]
     for column, adapter in shapes.items():
+        value = getattr(obj, column)
         try:
-            adapter.validate_python(getattr(obj, column))
+            # jsonb (and strict JSON) has no NaN or Infinity: refuse them here, not as a driver error
+            json.dumps(value, allow_nan=False)
+        except ValueError:
+            raise ValidationFailed(
+                "NaN or Infinity cannot be stored as JSON", field=f"{table}.{column}"
+            ) from None
+        except TypeError as exc:
+            raise ValidationFailed(f"not JSON-serialisable: {exc}", field=f"{table}.{column}") from None
+        try:
+            adapter.validate_python(value)
         except ValidationError as exc:
             first = exc.errors()[0]
             pointer = _pointer(tuple(first["loc"]))

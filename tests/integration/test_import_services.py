@@ -257,3 +257,15 @@ def test_invalid_jsonb_is_refused_before_it_is_stored(migrated_pg_engine: sa.Eng
             session.flush()
         assert err.value.field == "scenario_step.action" and err.value.pointer == "/mode"
         session.rollback()
+
+
+def test_nan_is_refused_with_the_column_named(migrated_pg_engine: sa.Engine) -> None:
+    from orchestra_app.db.tables import TestDataSet
+    from orchestra_app.domain.errors import ValidationFailed
+
+    with Session(migrated_pg_engine) as session:
+        principal = ensure_dev_principal(session=session)
+        session.add(TestDataSet(tenant_id=principal.tenant_id, name="bad", data={"amount": float("nan")}))
+        with pytest.raises(ValidationFailed) as err:
+            session.flush()
+        assert err.value.field == "test_data_set.data" and "NaN" in str(err.value)
