@@ -518,3 +518,86 @@ def test_unfilled_path_parameter_without_spec(env: ExecutionEnvironment) -> None
     result = run(env, step(None, {"method": "GET", "path": "/orders/{orderId}"}))
     assert codes(result) == [("VALIDATION_ERROR", "INVALID_URL")]
     assert "{orderId}" in result.violations[0].message
+
+
+# ---- readOnly / writeOnly, 3.0 nullable and discriminator, media types (contracts-openapi.yaml) ----------
+
+
+@pytest.fixture(scope="module")
+def contracts_spec(fixtures_dir: Path) -> SpecSummary:
+    return import_spec(fixtures_dir / "http" / "contracts-openapi.yaml")
+
+
+@pytest.fixture
+def contracts_env(server: LoopbackServer, contracts_spec: SpecSummary) -> Iterator[ExecutionEnvironment]:
+    environment = make_env(server, contracts_spec)
+    yield environment
+    environment.close()
+
+
+def test_read_only_and_write_only_follow_the_direction(contracts_env: ExecutionEnvironment) -> None:
+    # request: readOnly id/createdAt ($ref'd) required but not sent; response: writeOnly password absent
+    created = run(contracts_env, step("createUser", {"json": {"name": "n", "password": "p"}}, expected=201))
+    assert created.status == StepStatus.PASSED, created.violations
+    assert "password" not in created.response_body
+    # lenient: a readOnly value sent anyway is accepted
+    sent_id = run(contracts_env, step("createUser", {"json": {"id": "x", "name": "n", "password": "p"}}))
+    assert sent_id.status == StepStatus.PASSED, sent_id.violations
+    # writeOnly stays required in requests, readOnly stays required in responses
+    no_password = run(contracts_env, step("createUser", {"json": {"name": "n"}}))
+    assert [(v.code, v.details["pointer"]) for v in no_password.violations] == [
+        ("INVALID_REQUEST_BODY", "/json")
+    ]
+    assert "password" in no_password.violations[0].message
+    no_id = run(
+        contracts_env,
+        step("createUser", {"json": {"name": "n", "password": "p"}, "query": {"mode": "no_id"}}),
+    )
+    assert [(v.code, v.details["pointer"]) for v in no_id.violations] == [("RESPONSE_SCHEMA_MISMATCH", "")]
+    assert "id" in no_id.violations[0].message
+
+
+def test_nullable_all_of_ref_and_nullable_in_ref_component(contracts_env: ExecutionEnvironment) -> None:
+    for mode in ("nulls", "full"):
+        result = run(contracts_env, step("getProfile", {"pathParams": {"mode": mode}}))
+        assert result.status == StepStatus.PASSED, (mode, result.violations)
+    bad_city = run(contracts_env, step("getProfile", {"pathParams": {"mode": "bad_city"}}))
+    assert [v.details["pointer"] for v in bad_city.violations] == ["/address/city"]
+    bad_owner = run(contracts_env, step("getProfile", {"pathParams": {"mode": "bad_owner"}}))
+    assert [v.details["pointer"] for v in bad_owner.violations] == ["/owner"]  # readOnly id missing
+
+
+def test_discriminator_mapping_keys(contracts_env: ExecutionEnvironment) -> None:
+    for kind in ("round", "sq"):
+        result = run(contracts_env, step("getShape", {"pathParams": {"kind": kind}}))
+        assert result.status == StepStatus.PASSED, (kind, result.violations)
+    badsq = run(contracts_env, step("getShape", {"pathParams": {"kind": "badsq"}}))
+    assert [v.details["pointer"] for v in badsq.violations] == ["/side"]
+    by_name = run(contracts_env, step("getShape", {"pathParams": {"kind": "Circle"}}))  # not a mapping key
+    assert [v.details["pointer"] for v in by_name.violations] == ["/kind"]
+
+
+@pytest.mark.parametrize(
+    "kind,status,expected",
+    [
+        ("charset", 200, []),
+        ("problem", 400, []),
+        ("bad_problem", 400, [("RESPONSE_SCHEMA_MISMATCH", "/status")]),
+        ("app_wildcard", 202, []),
+        ("app_wildcard_bad", 202, [("RESPONSE_SCHEMA_MISMATCH", "/ok")]),
+        ("any_wildcard", 203, [("RESPONSE_SCHEMA_MISMATCH", "")]),
+        ("any_wildcard_text", 203, []),
+        ("vendor_bad", 206, [("RESPONSE_SCHEMA_MISMATCH", "/ok")]),
+        ("undeclared", 200, [("UNDECLARED_CONTENT_TYPE", "/headers/content-type")]),
+        ("none", 200, [("UNDECLARED_CONTENT_TYPE", "/headers/content-type")]),
+    ],
+)
+def test_response_content_types(
+    contracts_env: ExecutionEnvironment, kind: str, status: int, expected: list[tuple[str, str]]
+) -> None:
+    result = run(contracts_env, step("getMedia", {"pathParams": {"kind": kind}}, expected=status))
+    assert result.actual_status_code == status
+    assert [(v.code, v.details["pointer"]) for v in result.violations] == expected
+    assert all(str(v.type) == "CONTRACT_VIOLATION" for v in result.violations)
+    if kind in ("problem", "vendor_bad", "app_wildcard"):
+        assert isinstance(result.response_body, dict)  # +json parsed as JSON

@@ -130,12 +130,12 @@ class HttpContractValidator:
             if operation.request_body is not None:
                 for media, schema in operation.request_body.content.items():
                     if schema is not None:
-                        index.validator((operation.id, "request", media), schema)
+                        index.validator((operation.id, "request", media), schema, "request")
                         count += 1
             for key, response in operation.responses.items():
                 for media, schema in response.content.items():
                     if schema is not None and is_json_media(media_type(media)):
-                        index.validator((operation.id, "response", key, media), schema)
+                        index.validator((operation.id, "response", key, media), schema, "response")
                         count += 1
         return count
 
@@ -231,7 +231,7 @@ class HttpContractValidator:
         schema = body_spec.content[declared]
         if schema is None or request.body_kind not in ("json", "form", "multipart"):
             return []
-        compiled = index.validator((operation.id, "request", declared), schema)
+        compiled = index.validator((operation.id, "request", declared), schema, "request")
         root = f"/{request.body_kind}"
         return [
             Violation(
@@ -349,8 +349,12 @@ class HttpContractValidator:
                 Violation(
                     type=CONTRACT,
                     code="UNDECLARED_CONTENT_TYPE",
-                    message=f"content type {actual or '(none)'!r} is not declared for status "
-                    f"{key} of {operation.id} (declared: {', '.join(spec_response.content)})",
+                    message=(
+                        f"content type {actual!r} is not declared"
+                        if actual
+                        else "the response has no Content-Type"
+                    )
+                    + f" for status {key} of {operation.id} (declared: {', '.join(spec_response.content)})",
                     details={
                         **base,
                         "actual": actual,
@@ -378,7 +382,7 @@ class HttpContractValidator:
             instance = response.body
         else:
             return []  # XML, binary, ...: only the content type is checked
-        compiled = index.validator((operation.id, "response", key, declared), schema)
+        compiled = index.validator((operation.id, "response", key, declared), schema, "response")
         if compiled.unusable:
             return [
                 Violation(
@@ -416,7 +420,8 @@ class HttpContractValidator:
                     details={"ref": ref},
                 )
             ]
-        compiled = index.validator(("schemaRef", ref), {"$ref": ref})
+        # schemaRefs select parts of the response, so writeOnly properties are not required there.
+        compiled = index.validator(("schemaRef", ref), {"$ref": ref}, "response")
         return [
             Violation(
                 type=CONTRACT,

@@ -7,7 +7,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import jsonschema
 import jsonschema_rs
@@ -83,62 +83,144 @@ def _ecma_pattern(pattern: str) -> str:
     return _CLASS_ESCAPE_RANGE.sub(r"\1\\-", pattern)
 
 
-def to_json_schema(schema: Any) -> Any:
+Direction = Literal["request", "response"] | None
+# Per OpenAPI 3.0/3.1: a required readOnly property is required in responses only, a required
+# writeOnly property in requests only. The flag whose names leave `required` in each direction:
+_HIDDEN_BY = {"request": "readOnly", "response": "writeOnly"}
+# Keywords that can reject null whatever the schema's `type` says (nullable must get past them too).
+_NULL_REJECTING = ("$ref", "allOf", "oneOf", "anyOf", "not", "const", "if")
+# Applicators whose subschemas describe the same instance (so they see the parent's properties).
+_SAME_INSTANCE = ("allOf", "anyOf", "oneOf", "if", "then", "else", "dependentSchemas")
+_MAX_FOLLOW = 64
+
+
+class _Converter:
+    """One conversion pass; with a direction, drops readOnly (request) / writeOnly (response) names
+    from `required`, looking through `$ref`s (into the raw components) and `allOf` siblings."""
+
+    def __init__(self, direction: Direction = None, components: dict[str, Any] | None = None) -> None:
+        self.flag = _HIDDEN_BY.get(direction) if direction else None
+        self.components = components or {}
+        self._flagged_refs: dict[str, bool] = {}
+        self._hidden_refs: dict[str, frozenset[str]] = {}
+
+    def _resolve(self, ref: str) -> Any:
+        return resolve_component_ref(self.components, ref)
+
+    def flagged(self, schema: Any, depth: int = 0) -> bool:
+        """The property schema is readOnly/writeOnly (itself, through its $ref or an allOf member)."""
+        if self.flag is None or not isinstance(schema, dict) or depth > _MAX_FOLLOW:
+            return False
+        if schema.get(self.flag) is True:
+            return True
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            found = self._flagged_refs.get(ref)
+            if found is None:
+                self._flagged_refs[ref] = False  # cycle guard while following
+                found = self._flagged_refs[ref] = self.flagged(self._resolve(ref), depth + 1)
+            if found:
+                return True
+        members = schema.get("allOf")
+        return isinstance(members, list) and any(self.flagged(m, depth + 1) for m in members)
+
+    def hidden(self, schema: Any, depth: int = 0) -> frozenset[str]:
+        """Names of the flagged properties an instance of ``schema`` has (own and allOf members)."""
+        if self.flag is None or not isinstance(schema, dict) or depth > _MAX_FOLLOW:
+            return frozenset()
+        names: set[str] = set()
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            found = self._hidden_refs.get(ref)
+            if found is None:
+                self._hidden_refs[ref] = frozenset()  # cycle guard while following
+                found = self._hidden_refs[ref] = self.hidden(self._resolve(ref), depth + 1)
+            names |= found
+        properties = schema.get("properties")
+        if isinstance(properties, dict):
+            names.update(name for name, sub in properties.items() if self.flagged(sub))
+        members = schema.get("allOf")
+        if isinstance(members, list):
+            for member in members:
+                names |= self.hidden(member, depth + 1)
+        return frozenset(names)
+
+    def convert(self, schema: Any, inherited: frozenset[str] = frozenset()) -> Any:
+        if isinstance(schema, list):
+            return [self.convert(s, inherited) for s in schema]
+        if not isinstance(schema, dict):
+            return schema
+        hidden = inherited | self.hidden(schema) if self.flag is not None else inherited
+        out: dict[str, Any] = {}
+        for key, value in schema.items():
+            if key in _DROP or key.startswith("x-"):
+                continue
+            passed = hidden if key in _SAME_INSTANCE else frozenset()
+            if key in _SCHEMA_MAPS and isinstance(value, dict):
+                out[key] = {name: self.convert(sub, passed) for name, sub in value.items()}
+            elif key in _SCHEMA_SINGLE or key in _SCHEMA_LISTS:
+                out[key] = self.convert(value, passed)
+            elif key == "required" and isinstance(value, list) and hidden:
+                kept = [name for name in value if name not in hidden]
+                if kept:
+                    out[key] = kept
+            elif key == "pattern" and isinstance(value, str):
+                out[key] = _ecma_pattern(value)
+            elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
+                bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+                if value and bound in schema:
+                    out[key] = schema[bound]
+            else:
+                out[key] = value
+        for key in ("exclusiveMinimum", "exclusiveMaximum"):
+            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
+            if isinstance(schema.get(key), bool) and schema[key] and bound in out:
+                del out[bound]
+        for combinator in ("oneOf", "anyOf"):
+            members = schema.get(combinator)
+            if isinstance(members, list) and "discriminator" in schema:
+                branches = _discriminator_branches(schema, members)
+                if branches is not None:
+                    del out[combinator]
+                    out.setdefault("allOf", []).extend(branches.pop("allOf"))
+                    # The tag itself must be one of the known values (an unknown tag matches no branch).
+                    out["allOf"].append(
+                        {"required": branches["required"], "properties": branches["properties"]}
+                    )
+        if schema.get("nullable") is True:
+            if "type" in out:
+                types = out["type"] if isinstance(out["type"], list) else [out["type"]]
+                if "null" not in types:
+                    out["type"] = [*types, "null"]
+                if "enum" in out and None not in out["enum"]:
+                    out["enum"] = [*out["enum"], None]
+            if "type" not in out or any(key in out for key in _NULL_REJECTING):
+                # `allOf: [{$ref: X}], nullable: true` and friends: null passes, anything else must
+                # match the schema (if/else rather than anyOf keeps the errors' exact pointers).
+                out = {"if": {"type": "null"}, "else": out}
+        return out
+
+
+def to_json_schema(schema: Any, direction: Direction = None, components: dict[str, Any] | None = None) -> Any:
     """Convert an OpenAPI 3.0 (or 3.1 written with 3.0 habits) schema to JSON Schema 2020-12.
 
-    nullable -> type union with "null" (enum gains null; typeless schemas become anyOf [.., null]);
+    nullable -> type union with "null" (enum gains null); a nullable schema without a type or with
+    $ref/allOf/oneOf/anyOf/not/const/if becomes ``{"if": {"type": "null"}, "else": <schema>}``;
     boolean exclusiveMinimum/Maximum -> numeric form; example, x-* and other OpenAPI-only keys dropped.
     3.1 schemas pass through unchanged apart from those tolerated 3.0 habits.
+
+    ``direction`` "request" drops readOnly property names from ``required``, "response" writeOnly
+    ones; ``components`` (the raw summary components) lets the flags be found through ``$ref``s.
     """
-    if isinstance(schema, list):
-        return [to_json_schema(s) for s in schema]
-    if not isinstance(schema, dict):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _DROP or key.startswith("x-"):
-            continue
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: to_json_schema(sub) for name, sub in value.items()}
-        elif key in _SCHEMA_SINGLE or key in _SCHEMA_LISTS:
-            out[key] = to_json_schema(value)
-        elif key == "pattern" and isinstance(value, str):
-            out[key] = _ecma_pattern(value)
-        elif key in ("exclusiveMinimum", "exclusiveMaximum") and isinstance(value, bool):
-            bound = "minimum" if key == "exclusiveMinimum" else "maximum"
-            if value and bound in schema:
-                out[key] = schema[bound]
-        else:
-            out[key] = value
-    for key in ("exclusiveMinimum", "exclusiveMaximum"):
-        bound = "minimum" if key == "exclusiveMinimum" else "maximum"
-        if isinstance(schema.get(key), bool) and schema[key] and bound in out:
-            del out[bound]
-    for combinator in ("oneOf", "anyOf"):
-        members = schema.get(combinator)
-        if isinstance(members, list) and "discriminator" in schema:
-            branches = _discriminator_branches(schema, members)
-            if branches is not None:
-                del out[combinator]
-                out.setdefault("allOf", []).extend(branches.pop("allOf"))
-                # The tag itself must be one of the known values (an unknown tag matches no branch).
-                out["allOf"].append({"required": branches["required"], "properties": branches["properties"]})
-    if schema.get("nullable") is True:
-        if "type" in out:
-            types = out["type"] if isinstance(out["type"], list) else [out["type"]]
-            if "null" not in types:
-                out["type"] = [*types, "null"]
-            if "enum" in out and None not in out["enum"]:
-                out["enum"] = [*out["enum"], None]
-        else:
-            out = {"anyOf": [out, {"type": "null"}]}
-    return out
+    return _Converter(direction, components).convert(schema)
 
 
-def convert_components(components: dict[str, Any]) -> dict[str, Any]:
+def convert_components(components: dict[str, Any], direction: Direction = None) -> dict[str, Any]:
+    """The components with every schema converted (for ``direction``, see ``to_json_schema``)."""
     converted = dict(components)
     if isinstance(components.get("schemas"), dict):
-        converted["schemas"] = {name: to_json_schema(s) for name, s in components["schemas"].items()}
+        converter = _Converter(direction, components)
+        converted["schemas"] = {name: converter.convert(s) for name, s in components["schemas"].items()}
     return converted
 
 
@@ -219,15 +301,20 @@ class SpecIndex:
         self.by_method_path: dict[str, Operation] = {
             f"{op.method.upper()} {op.path}": op for op in spec.operations
         }
-        self._components: dict[str, Any] | None = None
+        self._components: dict[Direction, dict[str, Any]] = {}
         self._validators: dict[tuple[Any, ...], CompiledSchema] = {}
         self._lock = threading.Lock()
 
     @property
     def components(self) -> dict[str, Any]:
-        if self._components is None:
-            self._components = convert_components(self.raw_components)
-        return self._components
+        return self.components_for(None)
+
+    def components_for(self, direction: Direction) -> dict[str, Any]:
+        """The converted components of one direction (request/response variants of shared schemas)."""
+        found = self._components.get(direction)
+        if found is None:
+            found = self._components[direction] = convert_components(self.raw_components, direction)
+        return found
 
     def find_operation(self, ref: str) -> Operation | None:
         """By operationId, or by "METHOD /path"."""
@@ -240,20 +327,24 @@ class SpecIndex:
         """A local pointer like ``#/components/schemas/Name`` into the (unconverted) summary components."""
         return resolve_component_ref(self.raw_components, ref)
 
-    def validator(self, key: tuple[Any, ...], schema: Any) -> CompiledSchema:
-        """Compiled validator for ``schema`` cached under ``key`` (operation, part, status, media type)."""
-        found = self._validators.get(key)
+    def validator(self, key: tuple[Any, ...], schema: Any, direction: Direction = None) -> CompiledSchema:
+        """Compiled validator for ``schema`` cached under ``direction`` and ``key`` (operation, part,
+        status, media type). A direction compiles against that direction's variant of the components,
+        so a shared component is checked with request rules in requests and response rules in responses.
+        """
+        cache_key = (direction, *key)
+        found = self._validators.get(cache_key)
         if found is not None:
             return found
         with self._lock:
-            found = self._validators.get(key)
+            found = self._validators.get(cache_key)
             if found is None:
-                converted = to_json_schema(schema)
+                converted = to_json_schema(schema, direction, self.raw_components)
                 if isinstance(converted, bool):
                     converted = {} if converted else {"not": {}}
-                root = {**converted, "components": self.components}
+                root = {**converted, "components": self.components_for(direction)}
                 found = CompiledSchema(root, validate_formats=self.validate_formats)
-                self._validators[key] = found
+                self._validators[cache_key] = found
         return found
 
 
