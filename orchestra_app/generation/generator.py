@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable
 
+from orchestra_app.domain.errors import ErrorKind, OrchestraError
 from orchestra_app.domain.graph import ControlFlowGraph
 from orchestra_app.generation import combos as combo_rows
 from orchestra_app.generation.model import (
@@ -22,6 +24,10 @@ DEFAULT_MAX_SCENARIOS = {"edges": 10_000, "paths": 200}
 DEFAULT_PARALLEL_CAP = 64
 DEFAULT_INCLUSIVE_CAP = 15
 BRANCH_VARIANT_CAP = 16  # paths mode: distinct paths kept per parallel branch before combining
+# Nested parallel blocks recurse (variants of variants, counts inside counts); deeper ones are walked
+# flat / counted to the end so a model nested hundreds deep cannot exhaust the interpreter's stack.
+MAX_COMBO_NESTING = 16
+MAX_COUNT_NESTING = 64
 _INF = 1 << 60
 
 Register = Callable[[str, list[Option]], None]
@@ -43,7 +49,16 @@ def generate_suite(
     if parallel not in ("pairwise", "product"):
         raise ValueError(f"unknown parallel mode {parallel!r} (use 'pairwise' or 'product')")
     limit = max_scenarios if max_scenarios is not None else DEFAULT_MAX_SCENARIOS[strategy]
-    return _Generator(graph, strategy, max(1, limit), max_loop, parallel, inclusive_cap, parallel_cap).build()
+    try:
+        return _Generator(
+            graph, strategy, max(1, limit), max_loop, parallel, inclusive_cap, parallel_cap
+        ).build()
+    except RecursionError:
+        # Subprocesses run recursively; the importers cap XML nesting far below this, so only a
+        # hand-made graph gets here. It must still be an error a user can read, not a traceback.
+        raise OrchestraError(
+            "the model nests subprocesses too deeply to generate scenarios", kind=ErrorKind.TOO_LARGE
+        ) from None
 
 
 class _Generator:
@@ -238,8 +253,8 @@ class _Generator:
         cache_key = (split, region)
         if cache_key in self._combos:
             return self._combos[cache_key]
-        if split in self._expanding:
-            return None  # a branch that re-enters its own split: walk it flat
+        if split in self._expanding or len(self._expanding) >= MAX_COMBO_NESTING:
+            return None  # a branch that re-enters its own split, or nested too deep: walk it flat
         prep = self.prep
         join = self._join(split)
         forbidden = region.forbidden | ({join} if join else set())
@@ -276,18 +291,40 @@ class _Generator:
         return options
 
     def _join(self, split: str) -> str | None:
-        """The topologically first join gateway every branch of ``split`` reaches (None: they never meet)."""
+        """The topologically first join gateway every branch of ``split`` reaches (None: they never meet).
+
+        Walks forward from the branches in topological order (flows without back edges only go
+        forward) and stops at the first parking gateway all of them reach, so a chain of a thousand
+        parallel blocks costs the size of each block, not of the whole model per split.
+        """
         if split in self._joins:
             return self._joins[split]
         prep = self.prep
         outs = prep.out[split]
-        common: set[str] | None = None
-        if len(outs) * len(prep.nodes) <= 2_000_000:
-            for edge_id in outs:
-                seen = _reach(prep, prep.edges[edge_id].target)
-                common = seen if common is None else common & seen
-        candidates = [n for n in (common or ()) if prep.is_parking(n)]
-        join = min(candidates, key=lambda n: (prep.topo.get(n, 0), n)) if candidates else None
+        full = (1 << len(outs)) - 1
+        masks: dict[str, int] = {}
+        heap: list[tuple[int, str]] = []
+        for bit, edge_id in enumerate(outs):
+            target = prep.edges[edge_id].target
+            if target not in masks:
+                masks[target] = 0
+                heapq.heappush(heap, (prep.topo.get(target, 0), target))
+            masks[target] |= 1 << bit
+        join: str | None = None
+        while heap:
+            _, nid = heapq.heappop(heap)
+            mask = masks[nid]
+            if mask == full and prep.is_parking(nid):
+                join = nid
+                break
+            for e in prep.out[nid]:
+                if e in prep.back:
+                    continue
+                target = prep.edges[e].target
+                if target not in masks:
+                    masks[target] = 0
+                    heapq.heappush(heap, (prep.topo.get(target, 0), target))
+                masks[target] |= mask
         self._joins[split] = join
         return join
 
@@ -467,32 +504,44 @@ class _ScriptChooser:
 
 
 class _PathCounter:
-    """Counts start-to-end paths on the graph without back edges; AND/OR blocks multiply their branches."""
+    """Counts start-to-end paths on the graph without back edges; AND/OR blocks multiply their branches.
+
+    One table per stop node (a block's join, or None for the end), filled backwards in topological
+    order only as far down as a caller needs: a block's table covers the block, not the whole model.
+    """
 
     def __init__(self, prep: Prepared, join_of: Callable[[str], str | None]) -> None:
         self.prep = prep
         self.join_of = join_of
-        self.memo: dict[str | None, dict[str, int]] = {}
+        self.by_topo = sorted(prep.topo, key=prep.topo.__getitem__)
+        self.memo: dict[str | None, tuple[dict[str, int], int]] = {}  # stop -> (table, lowest rank filled)
         self.building: set[str | None] = set()
 
     def count(self, node: str, stop: str | None) -> int:
         if stop in self.building:
             return 1  # an enclosing block's table asked while it is being built: the value is unused
-        table = self.memo.get(stop)
-        if table is None:
-            self.building.add(stop)
-            table = self._table(stop)
+        low = self.prep.topo.get(node, 0)
+        entry = self.memo.get(stop)
+        if entry is None:
+            table: dict[str, int] = {}
+            high = self.prep.topo[stop] if stop is not None else len(self.by_topo) - 1
+        else:
+            table, filled = entry
+            if low >= filled:
+                return table.get(node, 0)
+            high = filled - 1
+        self.building.add(stop)
+        try:
+            self._fill(table, stop, high, low)
+        finally:
             self.building.discard(stop)
-            self.memo[stop] = table
+        self.memo[stop] = (table, min(low, high + 1))
         return table.get(node, 0)
 
-    def _table(self, stop: str | None) -> dict[str, int]:
+    def _fill(self, table: dict[str, int], stop: str | None, high: int, low: int) -> None:
         prep = self.prep
-        table: dict[str, int] = {}
-        limit = prep.topo[stop] if stop is not None else len(prep.topo)
-        for nid in sorted(prep.topo, key=prep.topo.__getitem__, reverse=True):
-            if prep.topo[nid] > limit:
-                continue
+        for rank in range(high, low - 1, -1):
+            nid = self.by_topo[rank]
             if nid == stop:
                 table[nid] = 1
                 continue
@@ -504,7 +553,7 @@ class _PathCounter:
             outs = [e for e in prep.out[nid] if e not in prep.back]
             kind = prep.split[nid]
             if kind in (SplitKind.AND, SplitKind.OR) and len(outs) > 1:
-                join = self.join_of(nid)
+                join = self.join_of(nid) if len(self.building) < MAX_COUNT_NESTING else None
                 branch = [
                     table.get(prep.edges[e].target, 0)
                     if join is None
@@ -528,22 +577,6 @@ class _PathCounter:
                 total = 1
             total += sum(table.get(b, 0) for b in prep.boundaries.get(nid, ()))
             table[nid] = weight * max(total, 1 if not outs else total)
-        return table
-
-
-def _reach(prep: Prepared, start: str) -> set[str]:
-    seen = {start}
-    queue = deque([start])
-    while queue:
-        nid = queue.popleft()
-        for e in prep.out[nid]:
-            if e in prep.back:
-                continue
-            target = prep.edges[e].target
-            if target not in seen:
-                seen.add(target)
-                queue.append(target)
-    return seen
 
 
 def _reachable_flows(prep: Prepared, process_ids: list[str]) -> set[str]:

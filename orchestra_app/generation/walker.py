@@ -326,11 +326,13 @@ class Walker:
             return
         if kind is SplitKind.OR:
             options = self._or_options(nid)
-            idx = self._choose(run, nid, options)
-            chosen_edges: list[str] = options[idx].payload
+            allowed = self._loop_filter(run, nid, options)
+            idx = self._choose(run, nid, allowed, options)
+            chosen_subset = allowed[idx]
+            chosen_edges: list[str] = chosen_subset.payload
             self._record(run, nid, chosen_edges)
-            if idx and options[idx].label:
-                run.labels.append(options[idx].label or "")
+            if idx and chosen_subset.label and not self._controls_loop(nid):
+                run.labels.append(chosen_subset.label)
             for edge_id in reversed(chosen_edges):
                 stack.append((prep.edges[edge_id].target, edge_id))
             return
@@ -367,31 +369,40 @@ class Walker:
         run.decisions[nid] = entry
 
     def _loop_filter(self, run: Run, nid: str, options: list[Option]) -> list[Option]:
-        """Steer XOR choices inside an active loop toward its back flow or its exit."""
+        """Steer XOR and OR choices inside an active loop toward its back flow or its exit.
+
+        An option's payload is one flow id (XOR) or a list of them (an OR subset). Without this an
+        OR-split whose subset holds a spent back flow would end the walk there, mid-process.
+        """
         prep = self.prep
         for rec in prep.loops_of_node.get(nid, ()):
             state = run.active.get(rec.id)
             if state is None:
                 continue
             target, iterations = state
+            backs = set(rec.back_flows)
+
+            def flows_of(option: Option) -> list[str]:
+                return option.payload if isinstance(option.payload, list) else [option.payload]
+
             if iterations < target:
                 allowed = [
                     o
                     for o in options
-                    if o.payload in rec.back_flows or prep.edges[o.payload].target in rec.can_back
+                    if any(e in backs or prep.edges[e].target in rec.can_back for e in flows_of(o))
                 ]
             else:
                 allowed = [
                     o
                     for o in options
-                    if o.payload not in rec.back_flows
-                    and (
-                        prep.edges[o.payload].target not in rec.nodes
-                        or prep.edges[o.payload].target in rec.can_exit
+                    if not backs.intersection(flows_of(o))
+                    and any(
+                        prep.edges[e].target not in rec.nodes or prep.edges[e].target in rec.can_exit
+                        for e in flows_of(o)
                     )
                 ]
                 if not allowed:
-                    allowed = [o for o in options if o.payload not in rec.back_flows]
+                    allowed = [o for o in options if not backs.intersection(flows_of(o))]
             return allowed or options
         return options
 

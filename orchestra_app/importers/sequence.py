@@ -41,7 +41,7 @@ def looks_like_sequence(text: str) -> str | None:
     if stripped.startswith("{"):
         try:
             value = json.loads(stripped)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         fmt = value.get("format") if isinstance(value, dict) else None
         return "json" if isinstance(fmt, str) and fmt.startswith("orchestra-sequence/") else None
@@ -107,6 +107,13 @@ def parse_sequence(data: bytes | str, *, filename: str) -> SequenceParse:
                 file=filename,
                 line=exc.lineno,
                 column=exc.colno,
+            ) from None
+        except ValueError as exc:  # e.g. an integer literal over Python's 4,300-digit limit
+            raise ImportError_(
+                f"invalid JSON: {str(exc).split(';')[0]}",
+                kind=ErrorKind.SYNTAX,
+                file=filename,
+                line=_first_line(text),
             ) from None
         return SequenceParse(document=validate_document(raw, filename=filename), dialect="json")
     if is_mermaid_sequence(text):

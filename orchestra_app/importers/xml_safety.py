@@ -11,6 +11,7 @@ from orchestra_app.domain.errors import ErrorKind, ImportError_
 from orchestra_app.domain.graph import ImportWarning
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
+MAX_XML_DEPTH = 256  # libxml2's limit without XML_PARSE_HUGE
 
 _DOCTYPE = re.compile(rb"<!DOCTYPE", re.IGNORECASE)
 _ENTITY = re.compile(rb"<!ENTITY", re.IGNORECASE)
@@ -72,12 +73,36 @@ def _as_scannable(data: bytes) -> bytes:
     return data
 
 
+def _prolog_end(scan: bytes) -> int:
+    """Where the root element starts, skipping comments and PIs (``<!-- <a -->`` is not the root)."""
+    pos = 0
+    while True:
+        lt = scan.find(b"<", pos)
+        if lt < 0:
+            return len(scan)
+        for opener, closer in ((b"<!--", b"-->"), (b"<?", b"?>")):
+            if scan.startswith(opener, lt):
+                end = scan.find(closer, lt + len(opener))
+                if end < 0:
+                    return len(scan)
+                pos = end + len(closer)
+                break
+        else:
+            if _ROOT_START.match(scan, lt):
+                return lt
+            pos = lt + 1
+
+
+def _declared_entities(root: etree._Element) -> list[str]:
+    dtd = root.getroottree().docinfo.internalDTD
+    return [entity.name or "" for entity in dtd.entities()] if dtd is not None else []
+
+
 def reject_unsafe(data: bytes, *, filename: str) -> list[ImportWarning]:
     """Refuse documents that declare entities (billion laughs, external entities); note plain DOCTYPEs."""
     scan = _as_scannable(data)
     # A DOCTYPE (and its internal subset) can only precede the root element: scan that prolog only.
-    root_start = _ROOT_START.search(scan)
-    prolog_end = root_start.start() if root_start else len(scan)
+    prolog_end = _prolog_end(scan)
     match = _DOCTYPE.search(scan, 0, prolog_end)
     if match is None:
         return []
@@ -133,12 +158,36 @@ def parse_xml(data: bytes, *, filename: str, max_bytes: int = DEFAULT_MAX_BYTES)
     if not data.strip():
         raise ImportError_("the file is empty", kind=ErrorKind.NOT_XML, file=filename, line=1, column=1)
     warnings = reject_unsafe(data, filename=filename)
+    parsed = _parse(data, filename=filename, warnings=warnings)
+    entities = _declared_entities(parsed.root)
+    if entities:
+        # Backstop for DOCTYPEs the byte scan cannot see (e.g. behind a SYSTEM literal holding "<a").
+        raise ImportError_(
+            f"the document declares XML entities ({', '.join(entities[:5])}); entity declarations "
+            "are refused (they enable entity-expansion bombs and external-file reads)",
+            kind=ErrorKind.UNSAFE_XML,
+            file=filename,
+        )
+    return parsed
+
+
+def _parse(data: bytes, *, filename: str, warnings: list[ImportWarning]) -> ParsedXml:
     try:
         root = etree.fromstring(data, _parser(recover=False))
         return ParsedXml(root=root, warnings=warnings)
     except etree.XMLSyntaxError as err:
         strict_error = _syntax_error(err, filename=filename, kind=ErrorKind.NOT_XML)
 
+    if "Excessive depth" in strict_error.message:
+        # Not broken XML but libxml2's nesting limit (huge_tree stays off): recover mode would
+        # silently drop everything below the limit, so refuse the file instead.
+        raise ImportError_(
+            f"elements are nested deeper than {MAX_XML_DEPTH} levels; deeper documents are refused",
+            kind=ErrorKind.TOO_LARGE,
+            file=filename,
+            line=strict_error.line,
+            column=strict_error.column,
+        )
     if any(hint in strict_error.message for hint in _ENCODING_HINTS):
         fixed = _reencode_cp1252(data)
         try:

@@ -10,6 +10,7 @@ import pytest
 from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.generation import generate_suite, scenario_steps
 from orchestra_app.importers.detect import import_process
+from tests.unit.suite_invariants import suite_problems
 
 pytestmark = pytest.mark.corpus
 
@@ -79,3 +80,23 @@ def test_paths_strategy_survives_the_whole_bpmn_corpus(corpus_dir: Path) -> None
             continue
         assert len(suite.scenarios) <= 50 * max(1, len(graph.processes)), rel
     assert not crashed, f"{len(crashed)} crashed: {crashed[:5]}"
+
+
+@pytest.mark.parametrize("kind", ["bpmn", "sequence"])
+def test_corpus_suites_are_valid_walks_with_consistent_coverage(corpus_dir: Path, kind: str) -> None:
+    """Every scenario walks the graph, every decision leaves its gateway, coverage adds up."""
+    directory = corpus_dir / kind
+    wrong: list[str] = []
+    for rel in _manifest(directory):
+        try:
+            graph = import_process((directory / rel).read_bytes(), filename=rel)
+        except OrchestraError:
+            continue
+        for strategy in ("edges", "paths"):
+            suite = generate_suite(
+                graph, strategy=strategy, max_scenarios=50 if strategy == "paths" else None
+            )  # type: ignore[arg-type]
+            problems = suite_problems(graph, suite)
+            if problems:
+                wrong.append(f"{rel} ({strategy}): {problems[:2]}")
+    assert not wrong, f"{len(wrong)} files: {wrong[:5]}"

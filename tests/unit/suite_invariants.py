@@ -1,0 +1,75 @@
+"""What every generated suite must satisfy, whatever the model: walks, decisions and coverage agree."""
+
+from __future__ import annotations
+
+from orchestra_app.domain.graph import ControlFlowGraph
+from orchestra_app.generation.model import SuitePlan
+
+
+def suite_problems(graph: ControlFlowGraph, suite: SuitePlan) -> list[str]:
+    """Human-readable violations (empty when the suite is consistent with its graph).
+
+    * every scenario flow is a sequence flow of the graph whose source is visited before its target;
+    * every visited node is entered by a traversed flow, or is a start, a scope start, a boundary
+      event of a visited activity, an event-subprocess node or a link catch;
+    * every decision names flows that leave that gateway and were traversed;
+    * the coverage numbers are the union of the scenarios' flows.
+    """
+    nodes = {n.id: n for n in graph.nodes}
+    flows = {f.id: f for f in graph.flows if f.kind == "sequence" and f.source in nodes and f.target in nodes}
+    problems: list[str] = []
+    covered: set[str] = set()
+    for sc in suite.scenarios:
+        first: dict[str, int] = {}
+        last: dict[str, int] = {}
+        for i, nid in enumerate(sc.nodes):
+            if nid not in nodes:
+                problems.append(f"{sc.key}: unknown node {nid!r}")
+            first.setdefault(nid, i)
+            last[nid] = i
+        for fid in sc.flows:
+            flow = flows.get(fid)
+            if flow is None:
+                problems.append(f"{sc.key}: unknown flow {fid!r}")
+            elif flow.source not in first or flow.target not in first:
+                problems.append(f"{sc.key}: flow {fid!r} runs between nodes the scenario never visits")
+            elif first[flow.source] > last[flow.target]:
+                problems.append(f"{sc.key}: flow {fid!r} is entered before its source runs")
+        covered.update(fid for fid in sc.flows if fid in flows)
+        entered = {flows[f].target for f in sc.flows if f in flows}
+        has_incoming = {f.target for f in flows.values()}
+        for i, nid in enumerate(sc.nodes):
+            node = nodes.get(nid)
+            if node is None or nid in entered or i == 0 or nid not in has_incoming:
+                continue
+            if node.type == "startEvent" or node.triggered_by_event or "link" in node.event_definitions:
+                continue
+            if node.attached_to in first or node.parent_id in first:
+                continue
+            problems.append(f"{sc.key}: node {nid!r} is visited but no traversed flow enters it")
+        for point, decision in sc.decisions.items():
+            if decision.get("loop"):
+                continue
+            named = {decision["flow"], *decision.get("flows", []), *decision.get("taken", [])}
+            for fid in sorted(named):
+                flow = flows.get(fid)
+                if flow is None:
+                    problems.append(f"{sc.key}: decision at {point!r} names unknown flow {fid!r}")
+                elif flow.source != point:
+                    problems.append(
+                        f"{sc.key}: decision at {point!r} names {fid!r}, which leaves {flow.source!r}"
+                    )
+                elif fid not in sc.flows:
+                    problems.append(f"{sc.key}: decision at {point!r} names {fid!r}, never traversed")
+    cov = suite.coverage
+    if cov.flows_total != len(flows):
+        problems.append(f"coverage: flows_total {cov.flows_total} != {len(flows)}")
+    if cov.flows_covered != len(covered):
+        problems.append(f"coverage: flows_covered {cov.flows_covered} != {len(covered)} traversed")
+    if not cov.flows_covered <= cov.flows_reachable <= cov.flows_total:
+        problems.append(f"coverage: covered <= reachable <= total fails: {cov}")
+    if cov.decisions_covered > cov.decisions_total:
+        problems.append(f"coverage: more decisions covered than exist: {cov}")
+    if set(suite.uncovered_flows) != set(flows) - covered:
+        problems.append("coverage: uncovered_flows disagrees with the scenarios' flows")
+    return problems
