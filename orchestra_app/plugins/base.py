@@ -85,6 +85,38 @@ class ServiceConfig(DomainModel):
     options: dict[str, Any] = Field(default_factory=dict)  # protocol-specific extras
 
 
+class DbProfile(DomainModel):
+    """A database a DB ASSERTION step reads (seed 4.7 DbConnectionProfile), resolved by alias."""
+
+    url: str  # SQLAlchemy-style URL without credentials (postgresql://host:5432/db); jdbc: accepted
+    username: Any = None  # literal or secret reference ({"secret": "NAME"} / "{{secret:NAME}}")
+    password: Any = None  # always a secret reference in stored environments
+    default_schema: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)  # driver extras (statement timeout, sslmode...)
+
+
+class KafkaProfile(DomainModel):
+    """A Kafka cluster (seed 4.7 KafkaClusterProfile), resolved by alias."""
+
+    bootstrap_servers: str
+    security: dict[str, Any] = Field(default_factory=dict)  # librdkafka security.* / sasl.* (secret refs)
+    schema_registry_url: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class QueueProfile(DomainModel):
+    """A message broker (seed 4.7 QueueBrokerProfile), resolved by alias; kind: rabbitmq | redis."""
+
+    kind: str
+    endpoint: str  # amqp://host:5672/vhost, redis://host:6379/0 (no credentials in the URL)
+    username: Any = None
+    password: Any = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+PROFILE_KINDS: dict[str, type[DomainModel]] = {"db": DbProfile, "kafka": KafkaProfile, "queue": QueueProfile}
+
+
 class ExecutionEnvironment:
     """Long-lived per run (or per worker): service endpoints, specs, secrets and pooled connections.
 
@@ -101,6 +133,7 @@ class ExecutionEnvironment:
         variables: Mapping[str, Any] | None = None,
         secrets: SecretResolver | None = None,
         plugin_config: Mapping[str, Any] | None = None,
+        profiles: Mapping[str, Mapping[str, DomainModel | Mapping[str, Any]]] | None = None,
     ) -> None:
         self.name = name
         self.services: dict[str, ServiceConfig] = {
@@ -111,6 +144,18 @@ class ExecutionEnvironment:
         self.variables: dict[str, Any] = dict(variables or {})
         self.secrets: SecretResolver = secrets or StaticSecretResolver({})
         self.plugin_config: dict[str, Any] = dict(plugin_config or {})
+        # kind ("db", "kafka", "queue") -> alias -> typed profile; steps name aliases only
+        self.profiles: dict[str, dict[str, DomainModel]] = {}
+        for kind, by_alias in (profiles or {}).items():
+            model = PROFILE_KINDS.get(kind)
+            if model is None:
+                raise ConfigurationError(
+                    f"unknown connection profile kind {kind!r} (known: {', '.join(sorted(PROFILE_KINDS))})"
+                )
+            self.profiles[kind] = {
+                alias: value if isinstance(value, model) else model.model_validate(value)
+                for alias, value in by_alias.items()
+            }
         self.resources: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -119,6 +164,16 @@ class ExecutionEnvironment:
         if config is None:
             known = ", ".join(sorted(self.services)) or "none"
             raise ConfigurationError(f"environment {self.name!r} has no service {name!r} (known: {known})")
+        return config
+
+    def profile(self, kind: str, alias: str) -> DomainModel:
+        """The connection profile ``alias`` of ``kind``; a missing alias is a ConfigurationError naming it."""
+        config = self.profiles.get(kind, {}).get(alias)
+        if config is None:
+            known = ", ".join(sorted(self.profiles.get(kind, {}))) or "none"
+            raise ConfigurationError(
+                f"environment {self.name!r} has no {kind} profile {alias!r} (known: {known})", field=alias
+            )
         return config
 
     def resource(self, key: str, factory: Callable[[], T]) -> T:
