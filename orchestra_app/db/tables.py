@@ -166,6 +166,18 @@ class ScenarioSuite(SQLModel, table=True):
     created_by: uuid.UUID | None = Field(default=None)
 
 
+class SuiteSpec(SQLModel, table=True):
+    """The specs a suite binds to (scoped binding): at most one version per (protocol, service)."""
+
+    __tablename__ = "suite_spec"
+
+    suite_id: uuid.UUID = Field(foreign_key="scenario_suite.id", primary_key=True)
+    spec_id: uuid.UUID = Field(foreign_key="protocol_spec.id", primary_key=True, index=True)
+    tenant_id: uuid.UUID = _tenant()
+    created_at: datetime = _created_at()
+    created_by: uuid.UUID | None = Field(default=None)
+
+
 class TestScenario(SQLModel, table=True):
     __test__: ClassVar[bool] = False  # not a pytest test class
     __tablename__ = "test_scenario"
@@ -355,6 +367,7 @@ TENANT_OWNED = (
     ProcessVersion,
     ProtocolSpec,
     ScenarioSuite,
+    SuiteSpec,
     TestScenario,
     ScenarioStep,
     TestDataSet,

@@ -119,6 +119,8 @@ for canonical, words in {
 }.items():
     for word in words:
         VERB_SYNONYMS.setdefault(word, canonical)
+ACTION_VERBS = frozenset(VERB_SYNONYMS.values())
+VERB_ONLY_FACTOR = 0.5  # a shared verb alone stays below MATCH_THRESHOLD
 METHOD_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
 
 # Singular/plural twins (get_task vs get_tasks): the wording says one or many, the operation says it by
@@ -170,7 +172,7 @@ def _dice(a: set[str], b: set[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
-def _raw_words(text: str | None) -> list[str]:
+def raw_words(text: str | None) -> list[str]:
     if not text:
         return []
     return [piece.lower() for chunk in _NON_WORD.split(text) for piece in _CAMEL.split(chunk) if piece]
@@ -201,7 +203,7 @@ def _nouns(words: list[str]) -> list[str]:
 
 def wording_number(text: str | None) -> str | None:
     """ "one", "many" or None: what a task's wording asks for ("Get tasks", "List all tasks", "Get task")."""
-    words = _raw_words(text)
+    words = raw_words(text)
     many = any(w in MANY_WORDS for w in words) or any(_is_plural_noun(w) for w in words)
     one = any(w in ONE_WORDS for w in words)
     if many and one:
@@ -218,7 +220,7 @@ def operation_number(operation: Operation) -> str | None:
     segments = [seg for seg in operation.path.split("/") if seg]
     if segments and segments[-1].startswith("{"):
         return "one"
-    id_words = _raw_words(operation.id)
+    id_words = raw_words(operation.id)
     if any(w in MANY_WORDS for w in id_words) or any(_is_plural_noun(w) for w in id_words):
         return "many"
     if operation.method.upper() == "GET" and segments and _is_plural_noun(segments[-1].lower()):
@@ -275,7 +277,12 @@ def similarity(step_tokens: set[str], prof: OperationProfile) -> float:
     if "get" in step_tokens and "list" in prof.id_tokens | prof.path_tokens and "list" not in step_tokens:
         relaxed = (step_tokens - {"get"}) | {"list"}
         scores[0] = max(scores[0], 0.9 * _dice(relaxed, prof.id_tokens | prof.path_tokens))
-    return min(1.0, scores[0] + 0.1 * scores[1])
+    score = min(1.0, scores[0] + 0.1 * scores[1])
+    # Sharing only the verb is not a match: "Cancel application" must not reach cancel_backfill.
+    step_nouns = step_tokens - ACTION_VERBS
+    if step_nouns and not step_nouns & (prof.id_tokens | prof.summary_tokens | prof.path_tokens):
+        score *= VERB_ONLY_FACTOR
+    return score
 
 
 def find_explicit(ref: str, operations: Sequence[Operation]) -> Operation | None:
@@ -361,6 +368,15 @@ class SimilarityEndpointMatcher:
         ]
         if not scored or scored[0][0] < self.threshold:
             best = f" (best: {scored[0][1]} at {scored[0][0]:.2f})" if scored and scored[0][0] > 0 else ""
+            by_id = {p.operation.id: p for p in profiles}
+            top = by_id.get(scored[0][1]) if scored and scored[0][0] > 0 else None
+            nouns = step_tokens - ACTION_VERBS
+            if (
+                top is not None
+                and nouns
+                and not nouns & (top.id_tokens | top.summary_tokens | top.path_tokens)
+            ):
+                best = best[:-1] + f"; it shares only the verb, not {', '.join(sorted(nouns))})"
             return StepBinding(
                 step_alias=step.alias,
                 step_name=step.name,
