@@ -35,7 +35,14 @@ from orchestra_app.domain.steps import (
 from orchestra_app.domain.templating import parse_expression
 from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.plugins.base import StepBinding
-from orchestra_app.plugins.chaining import META_KEY, ChainLink, apply_chaining, existing_links, get_at
+from orchestra_app.plugins.chaining import (
+    META_KEY,
+    ChainLink,
+    Resolver,
+    apply_chaining,
+    existing_links,
+    get_at,
+)
 from orchestra_app.plugins.matching import AMBIGUITY_MARGIN, find_explicit
 from orchestra_app.plugins.registry import PluginError, default_registry
 from orchestra_app.services import audit
@@ -411,7 +418,7 @@ def _suite_steps(
     )
 
 
-def _resolver(candidates: Sequence[SpecCandidate]):  # type: ignore[no-untyped-def]
+def _resolver(candidates: Sequence[SpecCandidate]) -> Resolver:
     by_service = {c.service_name: c.summary for c in candidates}
 
     def resolve(step: ScenarioStepSpec) -> tuple[Operation, SpecSummary] | None:
