@@ -412,9 +412,24 @@ def _lookup_specs(
             )
         ).first()
         if row is None:
+            versions = sorted(
+                session.exec(
+                    select(ProtocolSpec.version).where(
+                        ProtocolSpec.tenant_id == principal.tenant_id,
+                        ProtocolSpec.protocol_id == ref.protocol,
+                        ProtocolSpec.service_name == ref.service,
+                    )
+                ).all()
+            )
+            if versions:
+                raise located.error(
+                    f"no {ref.protocol} spec {ref.service!r} version {ref.version!r} is imported here "
+                    f"(imported versions: {', '.join(versions)})",
+                    ("suite", "specs", i, "version"),
+                )
             raise located.error(
-                f"no {ref.protocol} spec {ref.service!r} version {ref.version!r} is imported here",
-                ("suite", "specs", i),
+                f"no {ref.protocol} spec {ref.service!r} is imported here: import it first",
+                ("suite", "specs", i, "service"),
             )
         found.append(row)
     by_service = {
