@@ -119,11 +119,14 @@ async def list_section(request: Request) -> JSONResponse:
 
 
 def create_api() -> Starlette:
+    from orchestra_app.api import suites as suite_routes  # imports this module's helpers
+
     return Starlette(
         routes=[
             Route("/api/v1/health", health, methods=["GET"]),
             Route("/api/v1/processes", import_process, methods=["POST"]),
             Route("/api/v1/specs", import_spec, methods=["POST"]),
+            *suite_routes.ROUTES,
             Route("/api/v1/{section}", list_section, methods=["GET"]),
         ]
     )

@@ -340,12 +340,13 @@ def binding_scope(
     spec_ids: Sequence[UUID] | None = None,
     environment_id: UUID | None = None,
 ) -> tuple[list[ProtocolSpec], str]:
-    """The specs a suite binds to and where that choice came from (explicit ids, suite, environment)."""
+    """The specs a suite binds to and where that choice came from.
+
+    Explicit spec ids win, then an environment named in the call (the latest spec of each of its
+    services), then the specs chosen for the suite.
+    """
     if spec_ids:
         return _specs_by_id(session, principal, spec_ids), "the specs named in the request"
-    chosen = _chosen_specs(session, principal, suite.id)
-    if chosen:
-        return chosen, f"the {len(chosen)} spec(s) chosen for suite {suite.name!r}"
     if environment_id is not None:
         env = session.exec(
             select(Environment).where(
@@ -370,6 +371,9 @@ def binding_scope(
                 field="environment_id",
             )
         return specs, f"the specs of environment {env.name!r}'s services"
+    chosen = _chosen_specs(session, principal, suite.id)
+    if chosen:
+        return chosen, f"the {len(chosen)} spec(s) chosen for suite {suite.name!r}"
     raise ValidationFailed(
         f"suite {suite.name!r} has no specs chosen: choose the specs it binds to "
         "(Suites page, `orchestra suite specs`, PUT /api/v1/suites/{id}/specs) or name spec ids or an "
@@ -451,6 +455,27 @@ def _chain_suite(
                 session.add(row)
                 changed += 1
     return changed
+
+
+def bound_candidates(*, session: Session, principal: Principal, suite_id: UUID) -> list[SpecCandidate]:
+    """The specs a suite's steps use: its chosen specs, plus the newest spec of any other bound service."""
+    chosen = _chosen_specs(session, principal, suite_id)
+    have = {(s.protocol_id, s.service_name) for s in chosen}
+    wanted = {
+        (ref["protocolId"], ref["serviceName"])
+        for _, row in _suite_steps(session, principal, suite_id)
+        if isinstance(ref := row.endpoint_ref, dict) and "serviceName" in ref
+    } - have
+    extra: list[ProtocolSpec] = []
+    if wanted:
+        rows = session.exec(
+            select(ProtocolSpec).where(
+                ProtocolSpec.tenant_id == principal.tenant_id,
+                col(ProtocolSpec.service_name).in_(sorted({service for _, service in wanted})),
+            )
+        ).all()
+        extra = [r for r in _latest_by_service(rows) if (r.protocol_id, r.service_name) in wanted]
+    return _candidates([*chosen, *extra])
 
 
 def _candidates(specs: Sequence[ProtocolSpec]) -> list[SpecCandidate]:
@@ -650,8 +675,12 @@ def override_chaining(
                 f"no step {override.step!r}{where} in this suite", field=f"overrides[{i}].step"
             )
     session.flush()
-    specs = _chosen_specs(session, principal, suite.id)
-    _chain_suite(session, principal, suite.id, _candidates(specs))
+    _chain_suite(
+        session,
+        principal,
+        suite.id,
+        bound_candidates(session=session, principal=principal, suite_id=suite.id),
+    )
     audit.record(
         session=session,
         principal=principal,

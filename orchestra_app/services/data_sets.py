@@ -17,7 +17,6 @@ from orchestra_app.db.tables import (
     ArtifactStatus,
     DataSetOrigin,
     DataSetScope,
-    ProtocolSpec,
     ScenarioStep,
     TestDataSet,
     TestScenario,
@@ -29,7 +28,7 @@ from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.plugins.data_scaffold import Resolver, Scaffold, scaffold
 from orchestra_app.plugins.matching import find_explicit
 from orchestra_app.services import audit
-from orchestra_app.services.binding import _chosen_specs, _step_spec, get_suite
+from orchestra_app.services.binding import _step_spec, bound_candidates, get_suite
 from orchestra_app.services.guards import require
 
 DEFAULT_NAME = "scaffold"
@@ -90,30 +89,12 @@ def _suite_steps(
     return [(key, by_id[s.id]) for key, s in sorted(current.items())]
 
 
-def _resolver(
-    session: Session, principal: Principal, suite_id: UUID, steps: list[tuple[str, list[ScenarioStepSpec]]]
-) -> Resolver:
-    """Specs by service: the suite's chosen specs, else the newest spec of each service its steps name."""
+def _resolver(session: Session, principal: Principal, suite_id: UUID) -> Resolver:
+    """Operations by step: the suite's chosen specs, else the newest spec of each service its steps name."""
     specs = {
-        s.service_name: SpecSummary.model_validate(s.parsed_summary)
-        for s in _chosen_specs(session, principal, suite_id)
+        c.service_name: c.summary
+        for c in bound_candidates(session=session, principal=principal, suite_id=suite_id)
     }
-    wanted = {
-        step.endpoint_ref.service_name
-        for _, scenario in steps
-        for step in scenario
-        if step.endpoint_ref is not None and step.endpoint_ref.service_name not in specs
-    }
-    if wanted:
-        for row in session.exec(
-            select(ProtocolSpec)
-            .where(
-                ProtocolSpec.tenant_id == principal.tenant_id,
-                col(ProtocolSpec.service_name).in_(sorted(wanted)),
-            )
-            .order_by(col(ProtocolSpec.created_at).desc())
-        ).all():
-            specs.setdefault(row.service_name, SpecSummary.model_validate(row.parsed_summary))
 
     def resolve(step: ScenarioStepSpec) -> tuple[Operation, SpecSummary] | None:
         if step.endpoint_ref is None or step.channel_type is not ChannelType.HTTP_REST:
@@ -142,7 +123,7 @@ def scaffold_suite_data(
             raise ValidationFailed("a data set name has 1 to 300 characters", field="name")
     suite = get_suite(session=session, principal=principal, suite_id=suite_id, lock=store)
     steps = _suite_steps(session, principal, suite.id)
-    result = _result(scaffold(steps, _resolver(session, principal, suite.id, steps)))
+    result = _result(scaffold(steps, _resolver(session, principal, suite.id)))
     if not store:
         return result
     existing = session.exec(

@@ -138,6 +138,20 @@ def test_scope_from_an_environment_or_explicit_ids(migrated_pg_engine: sa.Engine
             session=session, principal=principal, suite_id=suite_id, environment_id=env.id
         )
         assert _verdicts(rows)["cancel"] == ("MATCHED", "onboarding-api:cancelApplication")
+        # an override re-chains with the specs the steps are bound to, even though none were chosen
+        binding.override_chaining(
+            session=session,
+            principal=principal,
+            suite_id=suite_id,
+            overrides=[
+                {"step": "cancel_application", "pointer": "/query/reason", "source": "{{env.reason}}"}
+            ],
+        )
+        [cancel] = _steps(session, "cancel")
+        template = cancel.action["inputTemplate"]
+        assert template["pathParams"]["applicationId"] == "{{step.submit_application.response.body.id}}"
+        assert template["query"]["reason"] == "{{env.reason}}"
+        session.commit()
         with pytest.raises(ValidationFailed) as err:
             binding.bind_suite(
                 session=session, principal=principal, suite_id=suite_id, environment_id=empty.id
