@@ -7,12 +7,16 @@ import sys
 
 import typer
 
+from orchestra_app.cli import data as data_cli
 from orchestra_app.cli import process as process_cli
 from orchestra_app.cli import spec as spec_cli
+from orchestra_app.cli import suite as suite_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Orchestra: process-driven tests.")
 app.add_typer(process_cli.app, name="process", help="Import processes and generate scenario suites.")
 app.add_typer(spec_cli.app, name="spec", help="Import OpenAPI, AsyncAPI and protobuf specs.")
+app.add_typer(suite_cli.app, name="suite", help="A suite's specs, binding, chaining; YAML export/import.")
+app.add_typer(data_cli.app, name="data", help="Scaffold the test data a suite needs.")
 
 
 @app.command()

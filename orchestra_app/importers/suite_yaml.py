@@ -19,7 +19,15 @@ from pydantic.alias_generators import to_camel
 from orchestra_app.domain.errors import ErrorKind, OrchestraError
 from orchestra_app.domain.rules import RuleError, parse_rules
 from orchestra_app.domain.secrets import secret_ref_name
-from orchestra_app.domain.steps import ActionMode, ChannelType, StepKind
+from orchestra_app.domain.steps import (
+    ActionDefinition,
+    ActionMode,
+    ChannelType,
+    EndpointRef,
+    ScenarioStepSpec,
+    StepExpectations,
+    StepKind,
+)
 from orchestra_app.domain.templating import check_template
 
 FORMAT = "orchestra-suite/1"
@@ -472,3 +480,38 @@ def dump_suite(document: dict[str, Any]) -> str:
         indent=2,
     )
     return HEADER_COMMENT + body
+
+
+# ---- document -> steps (no database) ------------------------------------------------------------------
+
+
+def step_spec(step: StepDoc, index: int) -> ScenarioStepSpec:
+    """A suite file's step as the engine runs it."""
+    ref = None
+    match = ENDPOINT.match(step.endpoint or "")
+    if match is not None:
+        ref = EndpointRef(
+            protocol_id=match.group(1), service_name=match.group(2), endpoint_name=match.group(3)
+        )
+    meta = dict(step.meta)
+    if step.chaining:
+        meta["chaining"] = {p: link.model_dump(by_alias=True) for p, link in step.chaining.items()}
+    return ScenarioStepSpec(
+        order_index=index,
+        alias=step.alias,
+        name=step.name,
+        kind=step.kind,
+        channel_type=step.channel,
+        endpoint_ref=ref,
+        action=ActionDefinition(input_template=step.input, meta=meta, mode=step.mode),
+        expectations=StepExpectations(
+            expected_status_code=step.expect.status,
+            business_rules=step.expect.rules,
+            schema_refs=step.expect.schema_refs,
+        ),
+        source_node_id=step.node,
+    )
+
+
+def scenario_steps(document: SuiteDocument) -> list[tuple[ScenarioDoc, list[ScenarioStepSpec]]]:
+    return [(s, [step_spec(step, i) for i, step in enumerate(s.steps)]) for s in document.scenarios]

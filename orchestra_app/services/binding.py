@@ -512,6 +512,14 @@ def bind_suite(
         by_node.setdefault(db_step.source_node_id or db_step.alias, []).append(db_step)
     candidates = _candidates(specs)
     overrides = dict(overrides or {})
+    known = set(by_node) | {row.alias for row in rows}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValidationFailed(
+            f"override(s) for {', '.join(map(repr, unknown))} name no task of this suite "
+            "(use a node id or a step alias)",
+            field="overrides",
+        )
     results: list[BindingRow] = []
     for node_id, node_steps in by_node.items():
         first = _step_spec(node_steps[0])

@@ -126,6 +126,17 @@ def suite_from_files(
                     row.steps_updated += 1
             steps.append(step)
         scenarios.append(FileScenario(generated.key, generated.name, [generated.kind.value], steps))
+    known = {s.source_node_id for sc in scenarios for s in sc.steps} | {
+        s.alias for sc in scenarios for s in sc.steps
+    }
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise OrchestraError(
+            f"override(s) for {', '.join(map(repr, unknown))} name no task of the process",
+            kind=ErrorKind.VALIDATION,
+            file=str(process_file),
+            field="override",
+        )
     suite = FileSuite(graph.name or process_file.stem, graph, scenarios, candidates)
     suite.bindings = [row for row, _ in verdicts.values()]
     for scenario in scenarios:

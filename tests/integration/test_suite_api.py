@@ -1,4 +1,4 @@
-"""REST API for suite specs, binding, chaining, data scaffold and YAML export/import; bad values everywhere."""
+"""REST API: suite specs, binding, chaining, data scaffold, YAML export/import; bad values everywhere."""
 
 from __future__ import annotations
 
