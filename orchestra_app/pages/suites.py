@@ -1,7 +1,8 @@
-"""Suites page: the tenant's scenario suites and binding their steps to spec endpoints (with overrides)."""
+"""Suites page: the tenant's suites; choose a suite's specs, bind its steps, see and override chaining."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ import reflex as rx
 
 from components.layout import page
 from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.services import binding
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
 from state.base import AppState, SectionState
@@ -23,33 +25,129 @@ class SuitesState(AppState):
     overrides: dict[str, str] = {}
     bind_error: str = ""
     bind_message: str = ""
+    # scoped binding: the tenant's specs and the ones chosen for the selected suite
+    available_specs: list[dict[str, str]] = []
+    chosen_specs: list[str] = []
+    spec_message: str = ""
+    # chaining: how later inputs are wired to earlier responses, and the designer's overrides
+    chaining: list[dict[str, str]] = []
+    chain_overrides: dict[str, str] = {}
+    chain_message: str = ""
 
     @rx.event
-    def select_suite(self, suite_id: str) -> None:
+    async def select_suite(self, suite_id: str) -> None:
         self.selected_suite = suite_id
         self.bindings, self.overrides, self.bind_error, self.bind_message = [], {}, "", ""
+        self.spec_message, self.chain_message, self.chain_overrides = "", "", {}
+        principal = self.principal()
+        try:
+            suite = UUID(suite_id)
+            specs = await asyncio.to_thread(svc.section_rows, "specs", principal)
+            chosen = await asyncio.to_thread(svc.run, binding.suite_specs, principal, suite_id=suite)
+            chaining = await asyncio.to_thread(svc.run, binding.suite_chaining, principal, suite_id=suite)
+        except (OrchestraError, ValueError) as exc:
+            self.bind_error = str(exc)
+            return
+        self.available_specs = [
+            {
+                "id": r["id"],
+                "label": f"{r['service']} {r['version']} ({r['protocol']}, {r['operations']} operations)",
+            }
+            for r in specs
+        ]
+        self.chosen_specs = [str(r.spec_id) for r in chosen]
+        self.chaining = [_chain_row(r) for r in chaining]
+
+    @rx.event
+    def toggle_spec(self, spec_id: str, checked: bool) -> None:
+        chosen = [s for s in self.chosen_specs if s != spec_id]
+        self.chosen_specs = [*chosen, spec_id] if checked else chosen
+
+    @rx.event
+    async def save_specs(self) -> None:
+        self.spec_message, self.bind_error = "", ""
+        try:
+            rows = await asyncio.to_thread(
+                svc.run,
+                binding.set_suite_specs,
+                self.principal(),
+                suite_id=UUID(self.selected_suite),
+                spec_ids=[UUID(s) for s in self.chosen_specs],
+            )
+        except (OrchestraError, ValueError) as exc:
+            self.bind_error = str(exc)
+            return
+        names = ", ".join(f"{r.service_name} {r.version}" for r in rows) or "none"
+        self.spec_message = f"This suite binds to: {names}"
 
     @rx.event
     def set_override(self, node_id: str, value: str) -> None:
         self.overrides[node_id] = value
 
     @rx.event
-    def bind(self) -> Any:
+    async def bind(self) -> None:
         self.bind_error, self.bind_message = "", ""
         overrides = {k: v.strip() for k, v in self.overrides.items() if v.strip()}
+        principal = self.principal()
         try:
-            rows = svc.run(
-                bind_suite, self.principal(), suite_id=UUID(self.selected_suite), overrides=overrides
+            suite = UUID(self.selected_suite)
+            rows = await asyncio.to_thread(
+                svc.run, bind_suite, principal, suite_id=suite, overrides=overrides
+            )
+            chaining = await asyncio.to_thread(svc.run, binding.suite_chaining, principal, suite_id=suite)
+        except (OrchestraError, ValueError) as exc:
+            self.bind_error = str(exc)
+            return
+        self.bindings = [r.as_row() for r in rows]
+        self.chaining = [_chain_row(r) for r in chaining]
+        bound = sum(r.status in ("EXPLICIT", "MATCHED") for r in rows)
+        self.bind_message = (
+            f"{bound} of {len(rows)} task nodes bound; steps updated: {sum(r.steps_updated for r in rows)}; "
+            f"{len(chaining)} inputs chained to earlier responses"
+        )
+
+    @rx.event
+    def set_chain_override(self, key: str, value: str) -> None:
+        self.chain_overrides[key] = value
+
+    @rx.event
+    async def apply_chaining(self) -> None:
+        self.chain_message, self.bind_error = "", ""
+        overrides = []
+        for key, value in self.chain_overrides.items():
+            text = value.strip()
+            if not text:
+                continue
+            scenario, step, pointer = key.split("|", 2)
+            item: dict[str, Any] = {"scenario": scenario, "step": step, "pointer": pointer}
+            if text.lower() == "reset":
+                item["reset"] = True
+            else:
+                item["source"] = None if text.lower() == "data" else text
+            overrides.append(item)
+        if not overrides:
+            self.chain_message = "Type a source ({{step...}}), 'data' or 'reset' next to an input first."
+            return
+        try:
+            rows = await asyncio.to_thread(
+                svc.run,
+                binding.override_chaining,
+                self.principal(),
+                suite_id=UUID(self.selected_suite),
+                overrides=overrides,
             )
         except (OrchestraError, ValueError) as exc:
             self.bind_error = str(exc)
-            return None
-        self.bindings = [r.as_row() for r in rows]
-        bound = sum(r.status in ("EXPLICIT", "MATCHED") for r in rows)
-        self.bind_message = f"{bound} of {len(rows)} task nodes bound; steps updated: " + str(
-            sum(r.steps_updated for r in rows)
-        )
-        return None
+            return
+        self.chaining = [_chain_row(r) for r in rows]
+        self.chain_overrides = {}
+        self.chain_message = f"{len(overrides)} override(s) applied"
+
+
+def _chain_row(row: binding.ChainRow) -> dict[str, str]:
+    out = row.as_row()
+    out["key"] = f"{row.scenario}|{row.step}|{row.pointer}"
+    return out
 
 
 def _suites_table() -> rx.Component:
@@ -105,9 +203,32 @@ def _binding_panel() -> rx.Component:
     return rx.cond(
         SuitesState.selected_suite != "",
         rx.vstack(
+            rx.heading("Specs this suite binds to", size="4"),
+            rx.text(
+                "Binding only looks at the specs chosen here, never at every spec of the tenant.",
+                size="2",
+            ),
+            rx.vstack(
+                rx.foreach(
+                    SuitesState.available_specs,
+                    lambda spec: rx.checkbox(
+                        spec["label"],
+                        checked=SuitesState.chosen_specs.contains(spec["id"]),
+                        on_change=lambda checked: SuitesState.toggle_spec(spec["id"], checked),
+                        size="2",
+                    ),
+                ),
+                id="spec-picker",
+                spacing="1",
+            ),
+            rx.button("Save specs", id="save-specs-button", variant="soft", on_click=SuitesState.save_specs),
+            rx.cond(
+                SuitesState.spec_message != "",
+                rx.callout(SuitesState.spec_message, icon="check", color_scheme="green", id="specs-result"),
+            ),
             rx.heading("Bind steps to spec endpoints", size="4"),
             rx.text(
-                "Each task is matched to an operation of the imported specs (explicit BPMN extension first, "
+                "Each task is matched to an operation of the chosen specs (explicit BPMN extension first, "
                 "then name similarity). Override a verdict with service:operationId and bind again.",
                 size="2",
             ),
@@ -157,8 +278,70 @@ def _binding_panel() -> rx.Component:
                     id="bindings-table",
                 ),
             ),
+            _chaining_panel(),
             width="100%",
             spacing="3",
+        ),
+    )
+
+
+def _chaining_panel() -> rx.Component:
+    return rx.cond(
+        SuitesState.chaining.length() > 0,
+        rx.vstack(
+            rx.heading("Chaining: inputs taken from earlier responses", size="4"),
+            rx.text(
+                "Proposals from OpenAPI links and matching names. Override one with a {{step...}} "
+                "expression, 'data' to keep the data variable, or 'reset' to take the proposal again.",
+                size="2",
+            ),
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("Scenario", "Step", "Input", "Source", "Confidence", "Why", "Override")
+                        ]
+                    )
+                ),
+                rx.table.body(
+                    rx.foreach(
+                        SuitesState.chaining,
+                        lambda c: rx.table.row(
+                            rx.table.cell(c["scenario"]),
+                            rx.table.cell(c["step"]),
+                            rx.table.cell(rx.code(c["pointer"])),
+                            rx.table.cell(rx.code(c["source"])),
+                            rx.table.cell(
+                                rx.cond(c["overridden"] != "", rx.badge("override"), c["confidence"])
+                            ),
+                            rx.table.cell(rx.text(c["reason"], size="1")),
+                            rx.table.cell(
+                                rx.input(
+                                    placeholder="{{step.x.response.body.id}} | data | reset",
+                                    on_blur=lambda v: SuitesState.set_chain_override(c["key"], v),
+                                    size="1",
+                                )
+                            ),
+                        ),
+                    )
+                ),
+                width="100%",
+                variant="surface",
+                id="chaining-table",
+            ),
+            rx.button(
+                "Apply chaining overrides",
+                id="apply-chaining-button",
+                variant="soft",
+                on_click=SuitesState.apply_chaining,
+            ),
+            rx.cond(
+                SuitesState.chain_message != "",
+                rx.callout(SuitesState.chain_message, icon="info", id="chaining-result"),
+            ),
+            width="100%",
+            spacing="2",
         ),
     )
 

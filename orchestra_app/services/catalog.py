@@ -8,6 +8,7 @@ from sqlmodel import Session, SQLModel, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from orchestra_app.db.tables import (
+    ArtifactStatus,
     AuditLog,
     Environment,
     Process,
@@ -96,6 +97,8 @@ def list_suites(*, session: Session, principal: Principal, limit: int = DEFAULT_
     counts = (
         select(TestScenario.suite_id, func.count().label("n"))
         .where(TestScenario.tenant_id == principal.tenant_id)
+        # a suite imported from YAML keeps older scenario versions as DEPRECATED: count current ones
+        .where(TestScenario.status != ArtifactStatus.DEPRECATED)
         .group_by(col(TestScenario.suite_id))
         .subquery()
     )
