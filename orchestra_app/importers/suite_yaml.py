@@ -7,8 +7,9 @@ secrets only by reference) run before anything touches the database.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -444,7 +445,33 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value)
 
 
+FLOW_WIDTH = 72  # short lists and small mappings of scalars are written on one line
+
+
+def _scalars(values: Iterable[Any]) -> bool:
+    return all(
+        v is None or isinstance(v, bool | int | float) or (isinstance(v, str) and "\n" not in v)
+        for v in values
+    )
+
+
+def _flow(width_of: Any) -> bool:
+    return len(json.dumps(width_of, ensure_ascii=False)) <= FLOW_WIDTH
+
+
+def _list(dumper: yaml.SafeDumper, value: list[Any]) -> yaml.SequenceNode:
+    flow = _scalars(value) and _flow(value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flow)
+
+
+def _dict(dumper: yaml.SafeDumper, value: dict[str, Any]) -> yaml.MappingNode:
+    flow = len(value) <= 4 and _scalars(value.values()) and _flow(value)
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=flow)
+
+
 _Dumper.add_representer(str, _str)
+_Dumper.add_representer(list, _list)
+_Dumper.add_representer(dict, _dict)
 
 
 def canonical(value: Any) -> Any:

@@ -105,7 +105,7 @@ def _step_doc(row: ScenarioStep, warnings: list[str], scenario_key: str) -> dict
         doc["meta"] = canonical(_masked(meta, warnings, f"{scenario_key}/{row.alias} meta"))
     chaining = action.meta.get(META_KEY)
     if isinstance(chaining, dict) and chaining:
-        doc["chaining"] = canonical(chaining)
+        doc["chaining"] = {pointer: _chain_entry(chaining[pointer]) for pointer in sorted(chaining)}
     expect: dict[str, Any] = {}
     if expectations.expected_status_code is not None:
         expect["status"] = expectations.expected_status_code
@@ -116,6 +116,17 @@ def _step_doc(row: ScenarioStep, warnings: list[str], scenario_key: str) -> dict
     if expect:
         doc["expect"] = expect
     return doc
+
+
+CHAIN_ORDER = ("source", "replaces", "step", "reason", "confidence", "overridden")
+
+
+def _chain_entry(entry: Any) -> Any:
+    """A chaining entry with its keys in reading order (source first), other keys sorted after."""
+    if not isinstance(entry, dict):
+        return canonical(entry)
+    keys = [k for k in CHAIN_ORDER if k in entry] + sorted(k for k in entry if k not in CHAIN_ORDER)
+    return {k: canonical(entry[k]) for k in keys}
 
 
 def _masked(template: dict[str, Any], warnings: list[str], where: str) -> dict[str, Any]:

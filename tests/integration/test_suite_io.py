@@ -175,7 +175,7 @@ def test_import_errors_name_file_line_and_field_and_store_nothing(
         lines = text.splitlines()
         cases = [
             (text.replace("key: order", "key: nope", 1), "suite.process.key", "not imported here"),
-            (text.replace("version: 1\n", "version: 7\n", 1), "suite.process.version", "has no version 7"),
+            (text.replace("version: 1}", "version: 7}", 1), "suite.process.version", "has no version 7"),
             (
                 text.replace("version: 2.0.0", "version: 9.9.9", 1),
                 "suite.specs[1].version",
