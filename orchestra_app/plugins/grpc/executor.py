@@ -317,6 +317,10 @@ class GrpcStepExecutor:
             return
         channel, target = self._channel(run, service_name, service, config)
         timeout_s = self._timeout(step, service)
+        remaining = getattr(run, "remaining_s", None)  # the engine's per-step limit, when it sets one
+        left = remaining() if callable(remaining) else None
+        if isinstance(left, int | float) and 0 < left < timeout_s:
+            timeout_s = float(left)
         auth_headers, sensitive = self._auth(service, scope, timeout_s)
         metadata: list[tuple[str, str | bytes]] = []
         shown: dict[str, Any] = {}
