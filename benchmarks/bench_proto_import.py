@@ -46,19 +46,23 @@ def corpus() -> list[Path]:
     return [CORPUS / row["path"] for row in rows]
 
 
+def _dirs(path: Path) -> tuple[list[Path], list[Path]]:
+    top = CORPUS / path.relative_to(CORPUS).parts[0] if path.is_relative_to(CORPUS) else path.parent
+    return _search_dirs(str(path), [top])
+
+
 def protoc_path(path: Path) -> object:
-    data = path.read_bytes()
+    dirs, roots = _dirs(path)
     compiled = compile_proto(
-        data, filename=path.name, search_dirs=_search_dirs(str(path), ()), max_bytes=DEFAULT_MAX_BYTES
+        path.read_bytes(), filename=path.name, search_dirs=dirs, roots=roots, max_bytes=DEFAULT_MAX_BYTES
     )
     return summary_from_descriptors(compiled, path.name, Warnings(root_file=path.name))
 
 
 def hand_path(path: Path) -> object:
     # The same vetted imports, read from disk each time as the old importer did.
-    stage = _Stage(
-        path.read_bytes(), path.name, _search_dirs(str(path), ()), _search_dirs(str(path), ()), 10**8
-    )
+    dirs, roots = _dirs(path)
+    stage = _Stage(path.read_bytes(), path.name, dirs, roots, 10**8)
     stage.collect(path.name)
     return _Importer(parse_proto(path.read_text(encoding="utf-8"), path.name), stage.files).run()
 

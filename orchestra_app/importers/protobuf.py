@@ -813,15 +813,22 @@ def _names(messages: list[Message], *, nested: bool) -> list[str]:
     return [m.full_name for m in (_walk_messages(messages) if nested else messages) if not m.is_map_entry]
 
 
-def _search_dirs(location: str | None, include_paths: Sequence[str | Path]) -> list[Path]:
-    """Where imports are looked for: include paths, then the file's folder and its ancestors."""
-    dirs = [Path(p) for p in include_paths]
+def _search_dirs(location: str | None, include_paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
+    """(where imports are looked for, the roots they must stay inside).
+
+    Imports are confined to the file's own folder tree and the include paths (CLI ``-I``, the flag
+    that names another root). Include paths first, then the file's folder, then those of its
+    ancestors (up to 8) that lie inside an include path, so ``-I googleapis`` resolves
+    googleapis-style trees (``google/api/http.proto`` from ``google/cloud/x/v1/``)."""
+    includes = [Path(p).resolve() for p in include_paths]
+    dirs = list(includes)
+    roots = list(includes)
     if location is not None:
-        here = Path(location).parent
-        # Without include paths, the file's folder and its ancestors are tried (googleapis-style trees).
+        here = Path(location).resolve().parent
         dirs.append(here)
-        dirs.extend(list(here.parents)[:8])
-    return dirs
+        roots.append(here)
+        dirs.extend(a for a in list(here.parents)[:8] if any(a == r or r in a.parents for r in includes))
+    return dirs, roots
 
 
 def import_proto(
@@ -842,9 +849,9 @@ def import_proto(
         raise ImportError_("not UTF-8 text", kind=ErrorKind.SYNTAX, file=filename, line=line) from None
     if not text.strip():
         raise ImportError_("the file is empty", kind=ErrorKind.SYNTAX, file=filename)
-    dirs = _search_dirs(location, include_paths)
+    dirs, roots = _search_dirs(location, include_paths)
     try:
-        compiled = compile_proto(data, filename=filename, search_dirs=dirs, max_bytes=max_bytes)
+        compiled = compile_proto(data, filename=filename, search_dirs=dirs, roots=roots, max_bytes=max_bytes)
     except CompileFailed as exc:
         if not exc.notes:
             raise
@@ -852,10 +859,11 @@ def import_proto(
         for note in exc.notes:
             importer.warnings.add(note.code, note.message, file=note.file, line=note.line)
         summary = importer.run()
+        missing = ", ".join(repr(n.path) for n in exc.notes[:5])
         summary.warnings.append(
             SpecWarning(
                 code="not_compiled",
-                message=f"protoc cannot compile the file without its imports ({exc}); the summary comes "
+                message=f"protoc cannot compile the file without {missing} ({exc}); the summary comes "
                 "from Orchestra's own parser and gRPC calls need server reflection",
                 file=exc.file,
                 line=exc.line,

@@ -47,6 +47,7 @@ class ImportNote:
     message: str
     file: str  # the importing file (the root's display name or the import path)
     line: int
+    path: str  # the import as written
 
 
 @dataclass
@@ -187,7 +188,7 @@ class _Stage:
                     code = "import_refused" if why else "missing_import"
                     reason = f" ({why})" if why else " in the include paths"
                     what = "refused" if why else "not found"
-                    self.notes.append(ImportNote(code, f"import {path!r} {what}{reason}", shown, line))
+                    self.notes.append(ImportNote(code, f"import {path!r} {what}{reason}", shown, line, path))
                     if why is None or _bad_virtual_path(path) is None:
                         self.stubs.add(path)
                     continue

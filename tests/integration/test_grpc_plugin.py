@@ -331,3 +331,59 @@ def test_server_reflection_gives_the_descriptors() -> None:
         result = _run(_env(server, spec=False), _step("c", CREATE, {}))
         assert [v.code for v in result.violations] == ["NO_DESCRIPTORS"]
         assert "UNIMPLEMENTED" in result.violations[0].message
+
+
+def test_a_spec_stored_through_the_import_service_is_callable(
+    server: Server, migrated_pg_engine: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The descriptors survive jsonb storage; a single uploaded file whose import is missing is stored
+    with a not_compiled warning and cannot be called without reflection (NO_DESCRIPTORS says why)."""
+    from sqlmodel import Session
+
+    from orchestra_app.db.tables import ProtocolSpec
+    from orchestra_app.domain.spec import SpecSummary
+    from orchestra_app.services import specs
+    from orchestra_app.services.tenancy import ensure_dev_principal
+    from orchestra_app.settings import get_settings
+    from tests.fixtures.grpc.server import PROTO
+
+    monkeypatch.setenv("ORCHESTRA_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    original = PROTO.read_text()
+    # The same wire format in one self-contained file: Money moves into the orders package.
+    flat = original.replace('import "common/money.proto";\n', "").replace("common.Money", "Money")
+    flat += "\nmessage Money {\n  string currency_code = 1;\n  int64 units = 2;\n}\n"
+    try:
+        with Session(migrated_pg_engine) as session:
+            principal = ensure_dev_principal(session=session)
+            flat_id = specs.import_spec(
+                session=session, principal=principal, data=flat.encode(), filename="orders.proto"
+            ).spec_id
+            alone = specs.import_spec(
+                session=session,
+                principal=principal,
+                data=original.encode(),
+                filename="orders.proto",
+                service_name="orders-alone",
+            )
+            session.commit()
+            assert any(w.startswith("not_compiled") for w in alone.warnings)
+            stored = {
+                sid: SpecSummary.model_validate(session.get(ProtocolSpec, sid).parsed_summary)  # type: ignore[union-attr]
+                for sid in (flat_id, alone.spec_id)
+            }
+    finally:
+        get_settings.cache_clear()
+    step = _step("c", CREATE, {"customerId": "db", "lines": [{"sku": "A", "qty": 4, "price": {"units": 5}}]})
+    env = ExecutionEnvironment(
+        services={"orders": {"baseUrl": f"grpc://{server.address}"}}, specs={"orders": stored[flat_id]}
+    )
+    result = _run(env, step)
+    assert result.status == StepStatus.PASSED and result.response_body["totalQty"] == 4
+    assert result.response_body["lines"][0]["price"]["units"] == "5"  # int64 in the proto3 JSON mapping
+    env = ExecutionEnvironment(
+        services={"orders": {"baseUrl": f"grpc://{server.address}"}}, specs={"orders": stored[alone.spec_id]}
+    )
+    result = _run(env, step)
+    assert [v.code for v in result.violations] == ["NO_DESCRIPTORS"]
+    assert "common/money.proto" in result.violations[0].message

@@ -1,4 +1,4 @@
-"""grpc plugin parts without a server: targets, matching rpcs, starter templates, request parsing, type checks."""
+"""grpc plugin parts without a server: targets, matching, starter templates, request parsing, type checks."""
 
 from __future__ import annotations
 

@@ -149,3 +149,20 @@ def test_concurrent_compiles_agree(tmp_path: Path) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(lambda _: import_spec(path).to_json_dict(), range(24)))
     assert all(r == results[0] for r in results)
+
+
+def test_ancestors_are_searched_only_inside_a_named_root(tmp_path: Path) -> None:
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "s.proto").write_text(
+        'syntax = "proto3";\npackage secret;\nmessage S { int32 a = 1; }\n'
+    )
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    root = tmp_path / "a" / "b" / "x.proto"
+    root.write_text(
+        'syntax = "proto3";\nimport "secret/s.proto";\nimport "etc/hostname";\nmessage X { int32 a = 1; }\n'
+    )
+    confined = import_spec(root)
+    assert [(w.code, w.line) for w in confined.warnings] == [("missing_import", 2), ("missing_import", 3)]
+    opened = import_spec(root, include_paths=[tmp_path])  # the flag that names another root
+    assert [(w.code, w.line) for w in opened.warnings] == [("missing_import", 3)]
+    assert "secret/s.proto" in [f.name for f in _descriptor_set(opened).file]
