@@ -146,8 +146,8 @@ def test_scan_imports_ignores_comments_and_strings() -> None:
 
 def test_concurrent_compiles_agree(tmp_path: Path) -> None:
     path = _tree(tmp_path)
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        results = list(pool.map(lambda _: import_spec(path).to_json_dict(), range(24)))
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(lambda _: import_spec(path).to_json_dict(), range(50)))
     assert all(r == results[0] for r in results)
 
 
