@@ -29,13 +29,13 @@ from google.protobuf import descriptor_pb2
 
 from orchestra_app.domain.errors import ErrorKind, ImportError_
 
-_STRING_OR_COMMENT = re.compile(
-    r"""//[^\n]*|/\*.*?(?:\*/|\Z)|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'""", re.S
+# One pass: comments and strings are consumed whole, so an import inside them is never seen.
+_SCAN = re.compile(
+    r"""//[^\n]*|/\*.*?(?:\*/|\Z)|"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'"""
+    r"""|\bimport\s+(?:(?:public|weak)\s+)?(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)')\s*;""",
+    re.S,
 )
-_IMPORT = re.compile(
-    r"""(?:^|(?<=[;}]))\s*import\s+(?:(?:public|weak)\s+)?(["'])((?:(?!\1)[^\\\n]|\\.)*)\1\s*;"""
-)
-_SERIALIZED = re.compile(rb"AddSerializedFile\((b'(?:[^'\\]|\\.)*')\)")
+_SERIALIZED = re.compile(rb"AddSerializedFile\((b'[^'\\]*(?:\\.[^'\\]*)*')\)")
 MAX_IMPORTS = 2000
 STUB = b'syntax = "proto3";\n'
 _LOCK = threading.Lock()  # protoc's importer keeps process-wide state (e.g. the edition defaults)
@@ -97,20 +97,14 @@ def wkt_include() -> Path:
 def scan_imports(text: str) -> list[tuple[str, int]]:
     """``import "x.proto";`` statements as (path, 1-based line), comments and strings elsewhere ignored."""
     out: list[tuple[str, int]] = []
-    # Blank comments and strings (keeping newlines and the quotes of strings) so positions stay true.
-    blanked = _STRING_OR_COMMENT.sub(
-        lambda m: (
-            m.group()[0] + re.sub(r"[^\n]", " ", m.group()[1:-1]) + m.group()[-1]
-            if m.group()[0] in "\"'"
-            else re.sub(r"[^\n]", " ", m.group())
-        ),
-        text,
-    )
-    for m in _IMPORT.finditer(blanked):
-        start, end = m.span(2)
-        raw = text[start:end]
-        line = text.count("\n", 0, start) + 1
-        out.append((raw, line))
+    line, pos = 1, 0
+    for m in _SCAN.finditer(text):
+        path = m.group(1) if m.group(1) is not None else m.group(2)
+        if path is None:
+            continue
+        line += text.count("\n", pos, m.start())
+        pos = m.start()
+        out.append((path, line))
     return out
 
 

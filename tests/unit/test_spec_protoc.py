@@ -141,7 +141,7 @@ def test_scan_imports_ignores_comments_and_strings() -> None:
         'option x = "import \\"no3.proto\\";";\nimport public "yes1.proto"; import weak "yes2.proto";\n'
         'import\n  "yes3.proto"\n;\n'
     )
-    assert scan_imports(text) == [("yes1.proto", 5), ("yes2.proto", 5), ("yes3.proto", 7)]
+    assert scan_imports(text) == [("yes1.proto", 5), ("yes2.proto", 5), ("yes3.proto", 6)]
 
 
 def test_concurrent_compiles_agree(tmp_path: Path) -> None:
