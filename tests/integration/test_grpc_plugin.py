@@ -3,6 +3,7 @@ metadata secrets, reflection and response checks."""
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import socket
@@ -229,6 +230,20 @@ def test_bad_environment_settings_are_clear(server: Server) -> None:
         result = _run(env, step)
         assert [v.code for v in result.violations] == ["CONFIGURATION_ERROR"], (service, result.violations)
         assert words in result.violations[0].message
+    for config, words in [
+        ({"maxMessageBytes": -1}, "plugin_config.grpc.maxMessageBytes"),
+        ({"reflectionTimeoutS": "soon"}, "plugin_config.grpc.reflectionTimeoutS"),
+        ({"bogus": 1}, "plugin_config.grpc.bogus"),
+    ]:
+        env = ExecutionEnvironment(
+            services={"orders": {"baseUrl": f"grpc://{server.address}"}},
+            specs={"orders": SPEC},
+            plugin_config={"grpc": config},
+        )
+        result = _run(env, step)
+        assert [v.code for v in result.violations] == ["CONFIGURATION_ERROR"] and words in result.violations[
+            0
+        ].message
     unknown = ExecutionEnvironment(services={}, specs={"orders": SPEC})
     result = _run(unknown, step)
     assert "no service 'orders'" in result.violations[0].message
@@ -267,6 +282,16 @@ def test_metadata_auth_from_secret_references_never_leaks(
     assert '"x-api-key: ${ORCHESTRA_SECRET_API_KEY}"' in reproducer
     assert all(TOKEN not in r.getMessage() and "k3y-Value-77" not in r.getMessage() for r in caplog.records)
 
+    basic = _env(
+        server,
+        auth={"type": "basic", "username": "qa", "password": {"secret": "GRPC_TOKEN"}},
+        secrets=secrets,
+    )
+    result = _run(basic, _step("who", "orders.v1.Orders/WhoAmI", {}))
+    assert _codes(result) == [("HTTP_ERROR", "GRPC_UNAUTHENTICATED")]  # the server wants a bearer token
+    dumped = json.dumps(result.to_json_dict())
+    assert TOKEN not in dumped and base64.b64encode(f"qa:{TOKEN}".encode()).decode() not in dumped
+    assert '$(printf %s "qa:${ORCHESTRA_SECRET_GRPC_TOKEN}" | base64 -w0)' in result.request["reproducer"]  # type: ignore[index]
     wrong = _env(server, auth={"type": "bearer", "token": "nope"})
     result = _run(wrong, _step("who", "orders.v1.Orders/WhoAmI", {}))
     assert _codes(result) == [("HTTP_ERROR", "GRPC_UNAUTHENTICATED")]

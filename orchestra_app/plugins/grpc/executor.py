@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import grpc
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from pydantic import Field
+from pydantic import Field, ValidationError
 
 from orchestra_app.domain.errors import ConfigurationError, OrchestraError
 from orchestra_app.domain.rules import RuleError, parse_rules
@@ -230,6 +230,17 @@ class GrpcStepExecutor:
         scope.secrets = recorder
         try:
             self._execute(step, run, result, scope, recorder)
+        except ValidationError as exc:  # plugin_config.grpc of the environment
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            result.violations.append(
+                _violation(
+                    ViolationType.VALIDATION_ERROR,
+                    "CONFIGURATION_ERROR",
+                    f"plugin_config.{self.plugin_id}.{where}: {first.get('msg', 'invalid')}",
+                    field=f"plugin_config.{self.plugin_id}.{where}",
+                )
+            )
         except OrchestraError as exc:  # configuration problems: the step fails with a readable reason
             details = {k: v for k, v in exc.to_dict().items() if k != "message"}
             code = (
@@ -623,10 +634,24 @@ class GrpcStepExecutor:
         parts += ["-max-time", f"{timeout_s:g}"]
         for key, value in metadata:
             text = base64.b64encode(value).decode() if isinstance(value, bytes) else value
+            pair = _basic_pair(text) if key == "authorization" else None
+            if pair is not None and any(v and v in pair for v in recorder.names):
+                # Basic credentials from secret references: encoded by the shell from the env vars.
+                parts += ["-H", f'"authorization: Basic $(printf %s {arg(pair)} | base64 -w0)"']
+                continue
             parts += ["-H", arg(f"{key}: {text}")]
         parts += ["-d", arg(json.dumps(message, separators=(",", ":"), ensure_ascii=False))]
         parts += [shlex.quote(target.address), shlex.quote(path.lstrip("/"))]
         return " ".join(parts)
+
+
+def _basic_pair(value: str) -> str | None:
+    if not value.startswith("Basic "):
+        return None
+    try:
+        return base64.b64decode(value[6:], validate=True).decode()
+    except ValueError:
+        return None
 
 
 def _expected_codes(step: ScenarioStepSpec) -> set[grpc.StatusCode] | None:
