@@ -80,16 +80,54 @@ class Operation(DomainModel):
     servers: list[Server] | None = None  # OpenAPI 3 operation- or path-level servers (override the spec's)
     # Where the operation object is in the source document (/paths/~1flows/post).
     source: SourceRef | None = None
-    # Where each schema-bearing part came from (see ``part_key``); a part reached through a $ref points
-    # at the referenced object. Absent in summaries imported before these were recorded.
+    # Where its parts came from, only for parts not at their usual place under their parent (a part
+    # reached through a $ref, a parameter by its index); ``part_source`` derives the others. Absent in
+    # summaries imported before these were recorded. Keys: see ``part_key``.
     sources: dict[str, SourceRef] = Field(default_factory=dict)
 
 
 def part_key(*tokens: str) -> str:
     """Key of ``Operation.sources``: ``parameter/query/limit``, ``parameter/query/limit/schema``,
-    ``request/application/json``, ``response/200``, ``response/200/application/json``,
+    ``requestBody``, ``request/application/json``, ``response/200``, ``response/200/application/json``,
     ``response/200/header/X-Rate``."""
     return "/".join(tokens)
+
+
+def _under(parent: SourceRef | None, *tokens: str) -> SourceRef | None:
+    if parent is None:
+        return None
+    return SourceRef(
+        pointer=parent.pointer + "".join("/" + escape_pointer_token(t) for t in tokens), file=parent.file
+    )
+
+
+def part_source(swagger: bool, operation: Operation, *tokens: str) -> SourceRef | None:
+    """Where a part of ``operation`` is written in the source (see ``part_key`` for the tokens):
+    recorded when it is somewhere special, else derived from its parent (``swagger``: Swagger 2 layout)."""
+    found = operation.sources.get(part_key(*tokens))
+    if found is not None:
+        return found
+    kind, rest = tokens[0], tokens[1:]
+    if kind == "response" and len(rest) == 1:
+        return _under(operation.source, "responses", rest[0])
+    if kind == "response" and len(rest) == 2:
+        response = part_source(swagger, operation, "response", rest[0])
+        return _under(response, "schema") if swagger else _under(response, "content", rest[1], "schema")
+    if kind == "response" and len(rest) == 3 and rest[1] == "header":
+        response = part_source(swagger, operation, "response", rest[0])
+        return (
+            _under(response, "headers", rest[2])
+            if swagger
+            else _under(response, "headers", rest[2], "schema")
+        )
+    if kind == "requestBody" and not swagger:
+        return _under(operation.source, "requestBody")
+    if kind == "request" and len(rest) == 1 and not swagger:
+        return _under(part_source(swagger, operation, "requestBody"), "content", rest[0], "schema")
+    if kind == "parameter" and len(rest) == 3 and rest[2] == "schema":
+        parameter = part_source(swagger, operation, "parameter", rest[0], rest[1])
+        return parameter if swagger else _under(parameter, "schema")
+    return None  # parameters (by index) and Swagger body parameters are always recorded
 
 
 class SpecSummary(DomainModel):

@@ -15,6 +15,7 @@ from orchestra_app.domain.spec import (
     SourceRef,
     SpecSummary,
     part_key,
+    part_source,
     template_variables,
 )
 from orchestra_app.importers.refs import Bundler, RefError, RefResolver, Warnings, pointer
@@ -63,7 +64,7 @@ def synthesize_operation_id(method: str, path: str) -> str:
 
 
 Where = list[Any]
-Sources = dict[str, SourceRef]
+Sources = dict[tuple[str, ...], SourceRef]  # part_key tokens -> where the part is
 
 
 class OpenApiImporter:
@@ -447,8 +448,12 @@ class OpenApiImporter:
             deprecated=op.get("deprecated") is True,
             synthesized_id=synthesized,
             source=self.source(owhere, ouri),
-            sources=sources,
         )
+        # Only what cannot be derived from its parent is kept (a fifth of a big spec's summary otherwise);
+        # parents first, so a child under a relocated parent is derived from where that parent really is.
+        for tokens, ref in sorted(sources.items(), key=lambda item: len(item[0])):
+            if part_source(self.swagger, operation, *tokens) != ref:
+                operation.sources[part_key(*tokens)] = ref
         if not self.swagger:
             servers = op.get("servers") or item.get("servers")
             if servers:
@@ -521,7 +526,7 @@ class OpenApiImporter:
                         for mt in self._media(op, "consumes")
                     }
                     for mt in content:
-                        sources[part_key("request", mt)] = self.source([*pwhere, "schema"], puri)
+                        sources[("request", mt)] = self.source([*pwhere, "schema"], puri)
                     body = MediaBody(required=p.get("required") is True, content=content)
                     continue
                 if self.swagger and loc == "formData":
@@ -550,9 +555,9 @@ class OpenApiImporter:
                     )
                 else:
                     schema = None
-                sources[part_key("parameter", loc, p["name"])] = self.source(pwhere, puri)
+                sources[("parameter", loc, p["name"])] = self.source(pwhere, puri)
                 if swhere is not None:
-                    sources[part_key("parameter", loc, p["name"], "schema")] = self.source(swhere, puri)
+                    sources[("parameter", loc, p["name"], "schema")] = self.source(swhere, puri)
                 merged[(p["name"], loc)] = Parameter(
                     name=p["name"],
                     location=loc,
@@ -608,6 +613,7 @@ class OpenApiImporter:
         if not isinstance(rb, dict):
             self.warn("invalid_request_body", "requestBody is not an object", rwhere, ruri)
             return None
+        sources[("requestBody",)] = self.source(rwhere, ruri)
         return MediaBody(
             required=rb.get("required") is True,
             content=self._content(rb.get("content"), ruri, [*rwhere, "content"], sources, ("request",)),
@@ -639,7 +645,7 @@ class OpenApiImporter:
                 else None
             )
             if sources is not None and out[mt] is not None:
-                sources[part_key(*key, mt)] = self.source([*mwhere, "schema"], muri)
+                sources[(*key, mt)] = self.source([*mwhere, "schema"], muri)
         return out
 
     def _responses(
@@ -665,7 +671,7 @@ class OpenApiImporter:
             if not isinstance(resp, dict):
                 self.warn("invalid_response", "response is not an object", rwhere, ruri)
                 continue
-            sources[part_key("response", code)] = self.source(rwhere, ruri)
+            sources[("response", code)] = self.source(rwhere, ruri)
             if self.swagger:
                 schema = (
                     self.schema(resp.get("schema"), ruri, [*rwhere, "schema"]) if "schema" in resp else None
@@ -673,7 +679,7 @@ class OpenApiImporter:
                 content = {mt: schema for mt in self._media(op, "produces")} if "schema" in resp else {}
                 if schema is not None:
                     for mt in content:
-                        sources[part_key("response", code, mt)] = self.source([*rwhere, "schema"], ruri)
+                        sources[("response", code, mt)] = self.source([*rwhere, "schema"], ruri)
             else:
                 content = self._content(
                     resp.get("content"), ruri, [*rwhere, "content"], sources, ("response", code)
@@ -705,7 +711,7 @@ class OpenApiImporter:
                 content = self._content(h.get("content"), huri, [*hwhere, "content"])
                 schema = next(iter(content.values()), None)
                 swhere = [*hwhere, "content", next(iter(content), ""), "schema"]
-            sources[part_key("response", code, "header", str(name))] = self.source(swhere, huri)
+            sources[("response", code, "header", str(name))] = self.source(swhere, huri)
             entry: dict[str, Any] = {"required": h.get("required") is True, "schema": schema}
             if isinstance(h.get("description"), str):
                 entry["description"] = h["description"]

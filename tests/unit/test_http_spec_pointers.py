@@ -10,7 +10,7 @@ import httpx
 import jsonschema
 import pytest
 
-from orchestra_app.domain.spec import SpecSummary
+from orchestra_app.domain.spec import SpecSummary, part_source
 from orchestra_app.domain.steps import Violation
 from orchestra_app.importers.spec_detect import import_spec
 from orchestra_app.plugins.http.contract import HttpContractValidator, HttpRequestData, HttpResponseData
@@ -122,17 +122,32 @@ def where(violations: list[Violation]) -> list[tuple[str, str | None, str | None
 def test_importer_records_where_each_part_came_from(spec: SpecSummary) -> None:
     operation = next(op for op in spec.operations if op.id == "getShape")
     assert operation.source is not None and operation.source.pointer == "/paths/~1shapes~1{kind}/get"
-    sources = {key: ref.pointer for key, ref in operation.sources.items()}
-    assert sources["parameter/query/limit/schema"] == "/paths/~1shapes~1{kind}/get/parameters/1/schema"
-    assert sources["parameter/header/X-Trace"] == "/components/parameters/Trace"
-    assert sources["response/200/application/json"] == (
+
+    def at(*tokens: str) -> str | None:
+        found = part_source(False, operation, *tokens)
+        return found.pointer if found else None
+
+    assert at("parameter", "query", "limit", "schema") == "/paths/~1shapes~1{kind}/get/parameters/1/schema"
+    assert at("parameter", "header", "X-Trace") == "/components/parameters/Trace"
+    assert at("parameter", "header", "X-Trace", "schema") == "/components/parameters/Trace/schema"
+    assert at("response", "200", "application/json") == (
         "/paths/~1shapes~1{kind}/get/responses/200/content/application~1json/schema"
     )
-    assert sources["response/400"] == "/components/responses/Problem"
+    assert at("response", "400") == "/components/responses/Problem"
+    assert at("response", "400", "application/problem+json") == (
+        "/components/responses/Problem/content/application~1problem+json/schema"
+    )
     assert (
-        sources["response/200/header/X-Rate"]
+        at("response", "200", "header", "X-Rate")
         == "/paths/~1shapes~1{kind}/get/responses/200/headers/X-Rate/schema"
     )
+    # Only what cannot be derived from its parent is stored: parameters (by index) and $ref'd parts.
+    assert sorted(operation.sources) == [
+        "parameter/header/X-Trace",
+        "parameter/path/kind",
+        "parameter/query/limit",
+        "response/400",
+    ]
     assert spec.source_file and spec.source_file.endswith("pointers.yaml")
 
 

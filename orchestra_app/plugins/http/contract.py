@@ -13,7 +13,7 @@ from orchestra_app.domain.spec import (
     ResponseSpec,
     SourceRef,
     SpecSummary,
-    part_key,
+    part_source,
     template_variables,
 )
 from orchestra_app.domain.steps import Violation, ViolationType
@@ -190,6 +190,7 @@ class HttpContractValidator:
             "cookie": request.cookies,
         }
         variables: set[str] | None = None
+        swagger = spec.format == "swagger"
         for param in operation.parameters:
             values = where.get(param.location)
             if values is None:
@@ -200,7 +201,7 @@ class HttpContractValidator:
                     continue  # a spec defect (warned at import): it can never be sent, so it is ignored
             present, value = _find(values, param.name, fold=param.location == "header")
             pointer = f"/{param.location}/{param.name}"
-            key = part_key("parameter", param.location, param.name)
+            key = ("parameter", param.location, param.name)
             if not present:
                 if param.required or param.location == "path":
                     violations.append(
@@ -213,7 +214,7 @@ class HttpContractValidator:
                                 "in": param.location,
                                 "name": param.name,
                                 "pointer": pointer,
-                                **_joined(operation.sources.get(key)),
+                                **_joined(part_source(swagger, operation, *key)),
                             },
                         )
                     )
@@ -238,7 +239,7 @@ class HttpContractValidator:
                                 compiled,
                                 param.schema_,
                                 None,
-                                operation.sources.get(key + "/schema"),
+                                part_source(swagger, operation, *key, "schema"),
                                 err,
                             ),
                         },
@@ -274,8 +275,10 @@ class HttpContractValidator:
                         details={
                             "operationId": operation.id,
                             "pointer": "/body",
-                            **_joined(
-                                operation.source, "requestBody" if spec.format != "swagger" else "parameters"
+                            **(
+                                _joined(operation.source, "parameters")
+                                if spec.format == "swagger"
+                                else _joined(part_source(False, operation, "requestBody"))
                             ),
                         },
                     )
@@ -305,7 +308,7 @@ class HttpContractValidator:
             return []
         compiled = index.validator((operation.id, "request", declared), schema, "request")
         root = f"/{request.body_kind}"
-        start = operation.sources.get(part_key("request", declared))
+        start = part_source(spec.format == "swagger", operation, "request", declared)
         return [
             Violation(
                 type=INVALID,
@@ -368,6 +371,7 @@ class HttpContractValidator:
         base: dict[str, Any],
     ) -> list[Violation]:
         violations: list[Violation] = []
+        swagger = spec.format == "swagger"
         for name, header in spec_response.headers.items():
             if name.lower() == "content-type" or not isinstance(header, dict):
                 continue  # OpenAPI: a Content-Type header definition is ignored
@@ -384,7 +388,7 @@ class HttpContractValidator:
                                 **base,
                                 "header": name,
                                 "pointer": pointer,
-                                **_joined(operation.sources.get(part_key("response", key)), "headers", name),
+                                **_joined(part_source(swagger, operation, "response", key), "headers", name),
                             },
                         )
                     )
@@ -393,7 +397,7 @@ class HttpContractValidator:
             if schema is None:
                 continue
             compiled = index.validator((operation.id, "header", key, name.lower()), schema)
-            start = operation.sources.get(part_key("response", key, "header", name))
+            start = part_source(swagger, operation, "response", key, "header", name)
             for err in compiled.errors(_coerce(value, schema)):
                 violations.append(
                     Violation(
@@ -491,7 +495,7 @@ class HttpContractValidator:
                     details={**base},
                 )
             ]
-        start = operation.sources.get(part_key("response", key, declared))
+        start = part_source(spec.format == "swagger", operation, "response", key, declared)
         against = (
             f" (checked against the {key} response: {response.status} is not declared)"
             if base.get("standIn")
