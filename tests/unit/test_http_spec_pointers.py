@@ -335,3 +335,29 @@ def test_nullable_wrapper_is_stepped_through(spec: SpecSummary) -> None:
             "/properties/meta/else/allOf/0/properties/n/type",
         )
     ]
+
+
+def test_missing_request_body_points_at_the_request_body(fixtures_dir: Path) -> None:
+    flows = import_spec(fixtures_dir / "http" / "shapes" / "openapi31-servers.yaml")
+    create = next(op for op in flows.operations if op.id == "createFlow")
+    found = HttpContractValidator().validate_request(
+        flows, create, HttpRequestData(method="POST", path="/flows")
+    )
+    assert where(found) == [("MISSING_REQUEST_BODY", "/paths/~1flows/post/requestBody", None)]
+    inventory = import_spec(fixtures_dir / "http" / "shapes" / "swagger2-basepath.yaml")
+    item = next(op for op in inventory.operations if op.id == "createItem")
+    found = HttpContractValidator().validate_request(
+        inventory, item, HttpRequestData(method="POST", path="/items")
+    )
+    assert where(found) == [("MISSING_REQUEST_BODY", "/paths/~1items/post/parameters", None)]
+    body = HttpRequestData(
+        method="POST", path="/items", body_kind="json", body={"qty": -1}, content_type="application/json"
+    )
+    assert where(HttpContractValidator().validate_request(inventory, item, body)) == [
+        ("INVALID_REQUEST_BODY", "/definitions/NewItem/required", "/$ref/required"),
+        (
+            "INVALID_REQUEST_BODY",
+            "/definitions/NewItem/properties/qty/minimum",
+            "/$ref/properties/qty/minimum",
+        ),
+    ]
