@@ -28,6 +28,7 @@ from orchestra_app.domain.steps import (
     ScenarioStepSpec,
     StepExpectations,
     StepKind,
+    parse_status_expectation,
 )
 from orchestra_app.domain.templating import check_template
 
@@ -196,6 +197,8 @@ class SuiteHeader(_Doc):
     process: ProcessRef
     tags: list[str] = Field(default_factory=list)
     specs: list[SpecRef] = Field(default_factory=list)
+    # default request check of the suite's HTTP steps (a step's meta.requestValidation wins)
+    request_validation: Literal["block", "warn", "off"] | None = None
 
 
 class Requires(_Doc):
@@ -213,7 +216,16 @@ class ChainDoc(_Doc):
 
 
 class ExpectDoc(_Doc):
-    status: int | None = Field(default=None, ge=100, le=599)
+    # one code, a list of codes/classes, a class ("2XX") or a "{{...}}" placeholder (StepExpectations)
+    status: int | str | list[int | str] | None = None
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        if isinstance(value, str) and "{{" in value:
+            return value  # resolved when the step runs
+        return parse_status_expectation(value, "status")
+
     rules: dict[str, Any] | list[Any] = Field(default_factory=list)
     schema_refs: dict[str, Any] | list[Any] = Field(default_factory=list)
 

@@ -307,6 +307,7 @@ def scaffold(
             templates = [
                 ("", step.action.input_template),
                 ("/meta/headers", step.action.meta.get("headers") or {}),
+                ("/expectations", {"expectedStatusCode": step.expectations.expected_status_code}),
             ]
             for prefix, template in templates:
                 for pointer, segments in data_variables(template):
@@ -316,7 +317,9 @@ def scaffold(
                         variables[key].used_by.append(used)
                         continue
                     schema = None
-                    if bound is not None and not prefix:
+                    if prefix == "/expectations":
+                        schema = {"type": "integer", "example": _success_status(bound[0] if bound else None)}
+                    elif bound is not None and not prefix:
                         schema = _placeholder_schema(pointer, *bound)
                     elif bound is None and step.alias not in unbound:
                         unbound.add(step.alias)
@@ -335,6 +338,12 @@ def scaffold(
     for alias in sorted(unbound):
         notes.append(f"step {alias!r} is not bound to an operation: its values were guessed from the names")
     return Scaffold(data, list(variables.values()), list(dict.fromkeys(notes)))
+
+
+def _success_status(operation: Operation | None) -> int:
+    """The first 2xx status the operation declares (200 when it declares none)."""
+    codes = sorted(c for c in (operation.responses if operation else {}) if c.isdigit() and c.startswith("2"))
+    return int(codes[0]) if codes else 200
 
 
 def _is_whole(template: Any, pointer: str) -> bool:

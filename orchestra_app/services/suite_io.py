@@ -284,6 +284,9 @@ def suite_document(
     }
     if suite.tags:
         header["tags"] = list(suite.tags)
+    request_validation = (suite.generation or {}).get("requestValidation")
+    if request_validation:
+        header["requestValidation"] = request_validation
     if specs:
         header["specs"] = [
             {"service": s.service_name, "protocol": s.protocol_id, "version": s.version}
@@ -569,14 +572,21 @@ def import_suite(
             process_version=doc.suite.process.version,
             name=doc.suite.name,
             tags=list(doc.suite.tags),
-            generation={"strategy": "imported", "warnings": []},
+            generation=_generation({"strategy": "imported", "warnings": []}, doc.suite.request_validation),
             created_by=principal.user_id,
         )
         session.add(suite)
         session.flush()
-    elif suite.process_version != doc.suite.process.version or list(suite.tags) != list(doc.suite.tags):
-        suite.process_version, suite.tags = doc.suite.process.version, list(doc.suite.tags)
-        session.add(suite)
+    else:
+        generation = _generation(suite.generation or {}, doc.suite.request_validation)
+        if (
+            suite.process_version != doc.suite.process.version
+            or list(suite.tags) != list(doc.suite.tags)
+            or generation != (suite.generation or {})
+        ):
+            suite.process_version, suite.tags = doc.suite.process.version, list(doc.suite.tags)
+            suite.generation = generation
+            session.add(suite)
     result = SuiteImportResult(suite.id, created)
 
     chosen = sorted(s.id for s in specs)
@@ -645,6 +655,14 @@ def import_suite(
     )
     session.flush()
     return result
+
+
+def _generation(generation: dict[str, Any], request_validation: str | None) -> dict[str, Any]:
+    """The suite's generation record with the file's default request check (absent: none)."""
+    out = {k: v for k, v in generation.items() if k != "requestValidation"}
+    if request_validation is not None:
+        out["requestValidation"] = request_validation
+    return out
 
 
 def _retire(session: Session, scenario: TestScenario) -> None:

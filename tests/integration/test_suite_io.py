@@ -140,6 +140,7 @@ def test_changes_make_versions_and_removals_retire(migrated_pg_engine: sa.Engine
         first["steps"][0].setdefault("meta", {})["headers"] = {"X-Trace": "{{uuid()}}"}
         doc["scenarios"] = doc["scenarios"][:-1]
         doc["dataSets"][0]["data"]["extra"] = True
+        doc["suite"]["requestValidation"] = "warn"
         result = suite_io.import_suite(
             session=session, principal=principal, text=yaml.safe_dump(doc), filename="s.yaml"
         )
@@ -163,6 +164,10 @@ def test_changes_make_versions_and_removals_retire(migrated_pg_engine: sa.Engine
         assert [s["key"] for s in after["scenarios"]] == [s["key"] for s in doc["scenarios"]]
         assert removed["key"] not in {s["key"] for s in after["scenarios"]}
         assert after["scenarios"][0]["steps"][0]["meta"]["headers"] == {"X-Trace": "{{uuid()}}"}
+        assert after["suite"]["requestValidation"] == "warn"
+        suite = session.get(ScenarioSuite, suite_id)
+        assert suite is not None and suite.generation["requestValidation"] == "warn"
+        assert suite.generation["strategy"] == "edges"  # the rest of the generation record is kept
 
 
 def test_import_errors_name_file_line_and_field_and_store_nothing(

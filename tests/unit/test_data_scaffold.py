@@ -175,3 +175,23 @@ def test_merge_keeps_existing_values() -> None:
     merged, added = merge_missing(existing, fresh)
     assert merged == {"a": 1, "b": {"c": "mine", "d": 4}, "items": [{"x": 1}, {"x": 8}], "e": 5}
     assert added == ["b.d", "items[1]", "e"]
+
+
+def test_expected_status_placeholders_are_scaffolded() -> None:
+    spec = SpecSummary(
+        protocol="http",
+        format="openapi",
+        operations=[
+            Operation.model_validate(
+                {"id": "create", "method": "post", "path": "/x", "responses": {"201": {}}}
+            )
+        ],
+    )
+    step = ScenarioStepSpec(
+        alias="create",
+        endpoint_ref=EndpointRef(protocol_id="http", service_name="s", endpoint_name="create"),
+        expectations={"expectedStatusCode": "{{data.expectedStatus}}"},  # type: ignore[arg-type]
+    )
+    built = scaffold([("S001", [step])], lambda s: (spec.operations[0], spec))
+    assert built.data == {"expectedStatus": 201}
+    assert built.variables[0].used_by == ["S001/create /expectations/expectedStatusCode"]

@@ -156,7 +156,7 @@ def _swap(old: str, new: str) -> str:
             _swap("status: 201", "status: 99"),
             24,
             "scenarios[0].steps[0].expect.status",
-            "greater than or equal to 100",
+            "99 is not an HTTP status (100-599)",
         ),
         (
             _swap("'Bearer {{secret:ORDERS_TOKEN}}'", "'Bearer abc123'"),
@@ -241,6 +241,20 @@ def test_problems_name_file_line_and_field(
     else:
         # dates stay text (JSON-shaped YAML): the last case must parse with the date as a string
         assert fragment is None and doc.data_sets[0].data["when"] == "2026-01-01"
+
+
+def test_status_sets_and_suite_request_check() -> None:
+    text = GOOD.replace("      status: 201", "      status: [200, 2xx]").replace(
+        "  tags: [edges]", "  tags: [edges]\n  requestValidation: warn"
+    )
+    doc, _ = parse_suite(text, "s.yaml")
+    assert doc.scenarios[0].steps[0].expect.status == [200, "2XX"]
+    assert doc.suite.request_validation == "warn"
+    templated, _ = parse_suite(GOOD.replace("status: 201", "status: '{{data.expected}}'"), "s.yaml")
+    assert templated.scenarios[0].steps[0].expect.status == "{{data.expected}}"
+    with pytest.raises(SuiteFileError) as caught:
+        parse_suite(GOOD.replace("  tags: [edges]", "  tags: [edges]\n  requestValidation: loud"), "s.yaml")
+    assert caught.value.field == "suite.requestValidation"
 
 
 def test_second_scenario_key_twice_and_missing_fields() -> None:
