@@ -104,8 +104,6 @@ class StepResultData(DomainModel):
     kafka_message: Any = None
     queue_message: Any = None
     violations: list[Violation] = Field(default_factory=list)
-    # Every attempt of the step's retry policy when it made more than one (why a step is FLAKY).
-    attempts: list[dict[str, Any]] | None = None
 
 
 class ExecutionContext(DomainModel):
@@ -124,7 +122,6 @@ class StepResultPayload(DomainModel):
     db_result: Any = None
     kafka_message: Any = None
     queue_message: Any = None
-    attempts: list[dict[str, Any]] | None = None
 
 
 class ScenarioPath(DomainModel):

@@ -22,7 +22,6 @@ from orchestra_app.domain.steps import (
     Violation,
 )
 from orchestra_app.domain.templating import TemplateScope
-from orchestra_app.plugins.retry import execute_with_retries
 
 T = TypeVar("T")
 
@@ -357,9 +356,7 @@ class ProtocolPlugin:
         return False
 
     def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
-        """Runs the step under its retry policy (``action.meta.retry``): a step that fails and then
-        passes on a later attempt is FLAKY, with every attempt in ``result.attempts``."""
-        return execute_with_retries(self.step_executor.execute, step, run)
+        return self.step_executor.execute(step, run)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r} channels={[str(c) for c in self.channel_types]}>"

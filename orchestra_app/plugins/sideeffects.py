@@ -56,7 +56,9 @@ class StepMeta(DomainModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    retry: Any = None  # read by the retry policy (plugins/retry.py)
+    # Read by the engine, not the plugin: re-runs of a failing step (a later pass is FLAKY).
+    retries: int | None = Field(default=None, ge=0, le=10)
+    retry_delay_ms: int | None = Field(default=None, ge=0, le=600_000)
     description: str | None = None
 
 
@@ -75,7 +77,8 @@ def parse_meta(model: type[M], step: ScenarioStepSpec) -> M:
         pointer = f"/action/meta/{loc}" if loc else "/action/meta"
         if first["type"] == "extra_forbidden":
             known = sorted(
-                {f.alias or name for name, f in model.model_fields.items()} - {"retry", "description"}
+                {f.alias or name for name, f in model.model_fields.items()}
+                - {"retries", "retryDelayMs", "description"}
             )
             message = f"unknown meta key {loc!r} for a {step.channel_type} step; known: {', '.join(known)}"
         elif first["type"] == "missing":

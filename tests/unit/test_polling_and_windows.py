@@ -1,4 +1,4 @@
-"""The polling helper (fake clock), the retry policy / FLAKY verdict and the window registry."""
+"""The polling helper (on a fake clock) and the observation-window registry."""
 
 from __future__ import annotations
 
@@ -11,14 +11,9 @@ from orchestra_app.domain.steps import (
     ChannelType,
     ScenarioStepSpec,
     StepKind,
-    StepResultData,
-    StepStatus,
-    Violation,
-    ViolationType,
 )
 from orchestra_app.plugins.base import ExecutionEnvironment, StepRunContext
 from orchestra_app.plugins.polling import PollEnd, poll_until
-from orchestra_app.plugins.retry import execute_with_retries
 from orchestra_app.plugins.windows import TimeWindow, close_windows, registry, remember_window, take_window
 
 pytestmark = pytest.mark.unit
@@ -134,79 +129,6 @@ def test_errors_from_the_observer_propagate_and_bad_arguments_are_refused() -> N
         poll_until(lambda b: 1, lambda v: True, timeout_s=-1, interval_s=0.1)
 
 
-# ---- retry policy --------------------------------------------------------------------------------
-
-
-def step(meta: dict[str, Any]) -> ScenarioStepSpec:
-    return ScenarioStepSpec(
-        alias="s", kind=StepKind.ASSERTION, channel_type=ChannelType.DB, action=ActionDefinition(meta=meta)
-    )
-
-
-def scripted(statuses: list[StepStatus]) -> Any:
-    calls = {"n": 0}
-
-    def once(s: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
-        status = statuses[calls["n"]]
-        calls["n"] += 1
-        violations = (
-            [Violation(type=ViolationType.TIMEOUT, code="ASSERTION_TIMEOUT", message=f"try {calls['n']}")]
-            if status == StepStatus.FAILED
-            else []
-        )
-        return StepResultData(step_alias="s", status=status, duration_ms=10, violations=violations)
-
-    once.calls = calls  # type: ignore[attr-defined]
-    return once
-
-
-def run() -> StepRunContext:
-    return StepRunContext(environment=ExecutionEnvironment())
-
-
-def test_failed_then_passed_is_flaky_with_every_attempt_recorded() -> None:
-    once = scripted([StepStatus.FAILED, StepStatus.FAILED, StepStatus.PASSED])
-    result = execute_with_retries(once, step({"retry": {"attempts": 3, "delayMs": 0}}), run())
-    assert result.status == StepStatus.FLAKY
-    assert [a["status"] for a in result.attempts or []] == ["FAILED", "FAILED", "PASSED"]
-    assert result.attempts[0]["violations"][0]["code"] == "ASSERTION_TIMEOUT"  # type: ignore[index]
-    assert result.duration_ms == 30
-
-
-def test_passing_first_time_and_always_failing() -> None:
-    passed = execute_with_retries(scripted([StepStatus.PASSED]), step({"retry": 3}), run())
-    assert passed.status == StepStatus.PASSED and passed.attempts is None
-    once = scripted([StepStatus.FAILED] * 3)
-    failed = execute_with_retries(once, step({"retry": {"attempts": 3}}), run())
-    assert failed.status == StepStatus.FAILED and len(failed.attempts or []) == 3
-    assert failed.violations[0].message == "try 3"  # the last attempt's violations
-    no_policy = scripted([StepStatus.FAILED, StepStatus.PASSED])
-    assert execute_with_retries(no_policy, step({}), run()).status == StepStatus.FAILED
-    assert no_policy.calls["n"] == 1
-
-
-def test_delay_between_attempts_and_cancellation_stops_retries() -> None:
-    slept: list[float] = []
-    once = scripted([StepStatus.FAILED, StepStatus.PASSED])
-    result = execute_with_retries(
-        once, step({"retry": {"attempts": 2, "delayMs": 20}}), run(), sleep=slept.append
-    )
-    assert result.status == StepStatus.FLAKY and slept
-    cancelled_run = run()
-    cancelled_run.cancelled = lambda: True  # type: ignore[attr-defined]
-    stopped = scripted([StepStatus.FAILED, StepStatus.PASSED])
-    assert execute_with_retries(stopped, step({"retry": 5}), cancelled_run).status == StepStatus.FAILED
-    assert stopped.calls["n"] == 1
-
-
-@pytest.mark.parametrize("bad", [{"attempts": 0}, {"attempts": 11}, {"delayMs": -1}, {"tries": 2}, "x", True])
-def test_bad_retry_policy_is_a_clear_violation(bad: Any) -> None:
-    result = execute_with_retries(scripted([StepStatus.PASSED]), step({"retry": bad}), run())
-    assert result.status == StepStatus.FAILED
-    assert [v.code for v in result.violations] == ["INVALID_RETRY_POLICY"]
-    assert result.violations[0].message.startswith("action.meta.retry")
-
-
 # ---- windows ---------------------------------------------------------------------------------------
 
 
@@ -217,10 +139,15 @@ class Closing(TimeWindow):
         Closing.closed += 1
 
 
+def step(meta: dict[str, Any]) -> ScenarioStepSpec:
+    return ScenarioStepSpec(
+        alias="s", kind=StepKind.ASSERTION, channel_type=ChannelType.DB, action=ActionDefinition(meta=meta)
+    )
+
+
 def test_windows_are_per_run_and_closed_once() -> None:
     env = ExecutionEnvironment()
-    first, second = run(), StepRunContext(environment=env)
-    first.environment = env
+    first, second = StepRunContext(environment=env), StepRunContext(environment=env)
     import uuid
 
     second.context.run_id = uuid.uuid4()
