@@ -60,6 +60,16 @@ class StepMeta(DomainModel):
     retries: int | None = Field(default=None, ge=0, le=10)
     retry_delay_ms: int | None = Field(default=None, ge=0, le=600_000)
     description: str | None = None
+    # Written by other parts of Orchestra (generation from the process model, endpoint binding,
+    # chaining); carried along, not used by the side-effect plugins.
+    node_type: Any = None
+    participant: Any = None
+    placeholder: Any = None
+    reply_to: Any = None
+    data_store: Any = None
+    operation: Any = None
+    operation_id: Any = None
+    chaining: Any = None
 
 
 class PollingMeta(StepMeta):
@@ -78,7 +88,7 @@ def parse_meta(model: type[M], step: ScenarioStepSpec) -> M:
         if first["type"] == "extra_forbidden":
             known = sorted(
                 {f.alias or name for name, f in model.model_fields.items()}
-                - {"retries", "retryDelayMs", "description"}
+                - {f.alias or name for name, f in StepMeta.model_fields.items()}
             )
             message = f"unknown meta key {loc!r} for a {step.channel_type} step; known: {', '.join(known)}"
         elif first["type"] == "missing":

@@ -77,8 +77,18 @@ def test_rows_satisfy_rules_and_are_kept_in_db_result(pg) -> None:  # type: igno
     assert result.db_result["columns"] == ["id", "status", "amount"]
     assert result.db_result["parameters"] == [{"from": "{{data.orderId}}", "value": 1}]
     assert result.db_result["attempts"] == 1
-    # The engine's retry keys are accepted next to the plugin's own.
-    retried = db_step("SELECT 1 AS one", retries=2, retryDelayMs=100, description="engine keys")
+    # Keys other parts of Orchestra write (engine retries, generation, binding) are accepted.
+    retried = db_step(
+        "SELECT 1 AS one",
+        retries=2,
+        retryDelayMs=100,
+        description="x",
+        nodeType="dataStoreReference",
+        placeholder=True,
+        dataStore={"id": "orders"},
+        operationId="o",
+        chaining={},
+    )
     assert plugin.execute(retried, run_context(env)).status == StepStatus.PASSED
 
 

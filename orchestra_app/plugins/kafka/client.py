@@ -14,6 +14,15 @@ from orchestra_app.plugins.base import KafkaProfile, StepRunContext
 from orchestra_app.plugins.kafka.serde import SchemaRegistry
 from orchestra_app.plugins.sideeffects import render_value
 
+TRANSIENT = {
+    KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError.REQUEST_TIMED_OUT,
+}
+
 # Settings a profile may not override: they are what keeps the reader out of consumer groups.
 READER_FIXED = {
     "enable.auto.commit": False,
@@ -109,6 +118,7 @@ class TopicReader:
         self.assigned: dict[int, int] = {}  # partition -> first offset read
         self.positions: dict[int, int] = {}  # partition -> next offset to read
         self.missing_topic: str | None = None
+        self.not_ready: str | None = None  # a transient broker answer (no leader yet, timed out)
         self.closed = False
 
     def close(self) -> None:
@@ -118,7 +128,17 @@ class TopicReader:
 
     def assign_from(self, start_ms: int) -> bool:
         """Assign every partition at its first offset with timestamp >= start_ms; False if the topic
-        does not exist (yet)."""
+        does not exist (yet) or the broker is not ready for it (retried by the next poll)."""
+        try:
+            return self._assign_from(start_ms)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and (error.retriable() or error.code() in TRANSIENT):
+                self.not_ready = f"{error.name()}: {error.str()}"
+                return False
+            raise
+
+    def _assign_from(self, start_ms: int) -> bool:
         metadata = self.consumer.list_topics(self.topic, timeout=self.timeout_s)
         topic_md = metadata.topics.get(self.topic)
         if topic_md is None or topic_md.error is not None or not topic_md.partitions:
@@ -130,6 +150,10 @@ class TopicReader:
             self.missing_topic = code
             return False
         self.missing_topic = None
+        leaderless = [p for p, md in topic_md.partitions.items() if md.error is not None or md.leader < 0]
+        if leaderless:  # a topic created a moment ago: its partitions get leaders shortly
+            self.not_ready = f"partition(s) {sorted(leaderless)} have no leader yet"
+            return False
         partitions = sorted(topic_md.partitions)
         # The high watermark is read BEFORE the time look-up: a partition with no message at or after
         # start_ms starts there, and nothing produced after start_ms can be below it.
@@ -151,6 +175,7 @@ class TopicReader:
             self.positions[tp.partition] = offset
             assignment.append(TopicPartition(self.topic, tp.partition, offset))
         self.consumer.assign(assignment)
+        self.not_ready = None
         return True
 
     def read(self, budget_s: float, max_messages: int = 500) -> list[Any]:

@@ -303,7 +303,17 @@ class KafkaStepExecutor:
             )
         where = f"topic {topic!r}"
         violations: list[Violation] = []
-        if scan.reader is not None and scan.reader.missing_topic:
+        if scan.reader is not None and scan.reader.not_ready and not scan.assigned:
+            violations.append(
+                violation(
+                    NOT_FOUND,
+                    "KAFKA_ERROR",
+                    f"{where} on cluster {meta.cluster_alias!r} could not be read within "
+                    f"{meta.timeout_ms} ms: {scan.reader.not_ready}",
+                    topic=topic,
+                )
+            )
+        elif scan.reader is not None and scan.reader.missing_topic:
             violations.append(
                 violation(
                     NOT_FOUND,
