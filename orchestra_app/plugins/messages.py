@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from pydantic import Field, model_validator
+
 from orchestra_app.domain.rules import RuleError, RuleSet, Selector, parse_selector
 from orchestra_app.domain.steps import Violation, ViolationType
-from orchestra_app.plugins.sideeffects import invalid, preview, subset_differences
+from orchestra_app.plugins.sideeffects import PollingMeta, invalid, preview, subset_differences, violation
 
 NEAREST_KEPT = 3
 
@@ -25,6 +27,27 @@ NEAREST_KEPT = 3
 class MatcherMode(StrEnum):
     EXISTS_ONLY = "EXISTS_ONLY"
     PARTIAL_MATCH = "PARTIAL_MATCH"
+
+
+class MessageAssertMeta(PollingMeta):
+    """Meta every message assertion shares: matcher mode, expected subset, waits."""
+
+    value_matcher_mode: MatcherMode | None = None
+    expected: Any = None  # PARTIAL_MATCH: templated subset of the body
+    lookback_ms: int | None = Field(default=None, ge=0, le=86_400_000)
+    poll_interval_ms: int = Field(default=100, ge=10, le=60_000)  # longest single wait for new messages
+
+    @model_validator(mode="after")
+    def _matcher_mode(self) -> MessageAssertMeta:
+        if self.value_matcher_mode is None:
+            self.value_matcher_mode = (
+                MatcherMode.PARTIAL_MATCH if self.expected is not None else MatcherMode.EXISTS_ONLY
+            )
+        elif self.value_matcher_mode is MatcherMode.EXISTS_ONLY and self.expected is not None:
+            raise ValueError("expected needs valueMatcherMode PARTIAL_MATCH (EXISTS_ONLY ignores the body)")
+        elif self.value_matcher_mode is MatcherMode.PARTIAL_MATCH and self.expected is None:
+            raise ValueError("valueMatcherMode PARTIAL_MATCH needs an expected object")
+        return self
 
 
 @dataclass(frozen=True)
@@ -132,6 +155,23 @@ class SeenMessages:
         elif self.recent:
             out["lastSeen"] = list(self.recent)
         return out
+
+
+def not_found_violations(
+    not_found: ViolationType, timeout_ms: int, seen: SeenMessages, criteria: MessageCriteria, where: str
+) -> list[Violation]:
+    """TIMEOUT / ASSERTION_TIMEOUT (unless the step looked only once), then what was seen."""
+    out: list[Violation] = []
+    if timeout_ms > 0:
+        out.append(
+            violation(
+                ViolationType.TIMEOUT,
+                "ASSERTION_TIMEOUT",
+                f"no matching message on {where} within {timeout_ms} ms",
+                timeoutMs=timeout_ms,
+            )
+        )
+    return out + mismatch_violations(not_found, seen, criteria, where)
 
 
 def mismatch_violations(

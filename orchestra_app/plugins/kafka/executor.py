@@ -32,16 +32,15 @@ from orchestra_app.plugins.kafka.serde import (
 )
 from orchestra_app.plugins.messages import (
     Correlation,
-    MatcherMode,
+    MessageAssertMeta,
     MessageCriteria,
     SeenMessages,
     Verdict,
-    mismatch_violations,
+    not_found_violations,
     selector,
 )
 from orchestra_app.plugins.polling import PollEnd, poll_until
 from orchestra_app.plugins.sideeffects import (
-    PollingMeta,
     StepFailed,
     StepMeta,
     cancel_check,
@@ -70,31 +69,19 @@ class CorrelationMeta(StepMeta):
     value: Any  # templated expected value
 
 
-class KafkaAssertMeta(PollingMeta):
+class KafkaAssertMeta(MessageAssertMeta):
     cluster_alias: str = Field(min_length=1)
     topic: str = Field(min_length=1)
     key_expression: Any = None  # templated expected key
     header: HeaderMatch | None = None
     correlation: CorrelationMeta | None = None
-    value_matcher_mode: MatcherMode | None = None
-    expected: Any = None
     value_format: str = "auto"
-    lookback_ms: int | None = Field(default=None, ge=0, le=86_400_000)
     max_messages: int = Field(default=1_000_000, ge=1, le=100_000_000)
-    poll_interval_ms: int = Field(default=100, ge=10, le=60_000)  # longest single wait for new messages
 
     @model_validator(mode="after")
-    def _mode(self) -> KafkaAssertMeta:
+    def _format(self) -> KafkaAssertMeta:
         if self.value_format not in VALUE_FORMATS:
             raise ValueError(f"valueFormat must be one of {', '.join(VALUE_FORMATS)}")
-        if self.value_matcher_mode is None:
-            self.value_matcher_mode = (
-                MatcherMode.PARTIAL_MATCH if self.expected is not None else MatcherMode.EXISTS_ONLY
-            )
-        elif self.value_matcher_mode is MatcherMode.EXISTS_ONLY and self.expected is not None:
-            raise ValueError("expected needs valueMatcherMode PARTIAL_MATCH (EXISTS_ONLY ignores the value)")
-        elif self.value_matcher_mode is MatcherMode.PARTIAL_MATCH and self.expected is None:
-            raise ValueError("valueMatcherMode PARTIAL_MATCH needs an expected object")
         return self
 
 
@@ -332,16 +319,7 @@ class KafkaStepExecutor:
                 )
             )
         else:
-            if meta.timeout_ms > 0:
-                violations.append(
-                    violation(
-                        ViolationType.TIMEOUT,
-                        "ASSERTION_TIMEOUT",
-                        f"no matching message on {where} within {meta.timeout_ms} ms",
-                        timeoutMs=meta.timeout_ms,
-                    )
-                )
-            violations.extend(mismatch_violations(NOT_FOUND, scan.seen, criteria, where))
+            violations.extend(not_found_violations(NOT_FOUND, meta.timeout_ms, scan.seen, criteria, where))
         if scan.problems:
             violations[-1].details["decodingProblems"] = scan.problems[:5]
         raise StepFailed(*violations)

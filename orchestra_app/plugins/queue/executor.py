@@ -17,23 +17,21 @@ from orchestra_app.domain.steps import (
     ScenarioStepSpec,
     StepKind,
     StepResultData,
-    Violation,
     ViolationType,
 )
 from orchestra_app.domain.templating import TemplateScope
 from orchestra_app.plugins.base import QueueProfile, StepRunContext
 from orchestra_app.plugins.messages import (
     Correlation,
-    MatcherMode,
+    MessageAssertMeta,
     MessageCriteria,
     SeenMessages,
-    mismatch_violations,
+    not_found_violations,
     selector,
 )
 from orchestra_app.plugins.polling import PollEnd, poll_until
 from orchestra_app.plugins.queue import rabbitmq, redis_streams
 from orchestra_app.plugins.sideeffects import (
-    PollingMeta,
     StepFailed,
     StepMeta,
     cancel_check,
@@ -53,7 +51,7 @@ UNPREPARED_LOOKBACK_MS = 60_000
 DEFAULT_CORRELATION = {"rabbitmq": "$.properties.correlationId", "redis": "$.fields.correlationId"}
 
 
-class QueueAssertMeta(PollingMeta):
+class QueueAssertMeta(MessageAssertMeta):
     broker_alias: str = Field(min_length=1)
     exchange: str | None = None  # RabbitMQ: tap this exchange
     routing_key: str = "#"  # binding key of the tap (topic/direct exchanges; fanout ignores it)
@@ -62,22 +60,10 @@ class QueueAssertMeta(PollingMeta):
     queue_name: str | None = None  # seed name: a RabbitMQ stream queue (classic queues are refused)
     correlation_id_expr: str | None = None  # where the id is ($.properties.correlationId, $.body.orderId)
     correlation_id: Any = None  # the expected id (templated)
-    value_matcher_mode: MatcherMode | None = None
-    expected: Any = None
     body_field: str = "body"  # Redis: the field holding the (JSON) body
-    lookback_ms: int | None = Field(default=None, ge=0, le=86_400_000)
-    poll_interval_ms: int = Field(default=100, ge=10, le=60_000)  # longest single wait for new messages
 
     @model_validator(mode="after")
-    def _shape(self) -> QueueAssertMeta:
-        if self.value_matcher_mode is None:
-            self.value_matcher_mode = (
-                MatcherMode.PARTIAL_MATCH if self.expected is not None else MatcherMode.EXISTS_ONLY
-            )
-        elif self.value_matcher_mode is MatcherMode.EXISTS_ONLY and self.expected is not None:
-            raise ValueError("expected needs valueMatcherMode PARTIAL_MATCH (EXISTS_ONLY ignores the body)")
-        elif self.value_matcher_mode is MatcherMode.PARTIAL_MATCH and self.expected is None:
-            raise ValueError("valueMatcherMode PARTIAL_MATCH needs an expected object")
+    def _correlation(self) -> QueueAssertMeta:
         if self.correlation_id_expr and "{{" in self.correlation_id_expr:
             # "correlationIdExpr": "{{data.orderId}}" gives the expected id, looked for in the default place
             if self.correlation_id is not None:
@@ -294,18 +280,7 @@ class QueueStepExecutor:
             )
         if watch.error is not None:
             raise StepFailed(violation(NOT_FOUND, "BROKER_ERROR", f"{where}: {watch.error}"))
-        violations: list[Violation] = []
-        if meta.timeout_ms > 0:
-            violations.append(
-                violation(
-                    ViolationType.TIMEOUT,
-                    "ASSERTION_TIMEOUT",
-                    f"no matching message on {where} within {meta.timeout_ms} ms",
-                    timeoutMs=meta.timeout_ms,
-                )
-            )
-        violations.extend(mismatch_violations(NOT_FOUND, watch.seen, criteria, where))
-        raise StepFailed(*violations)
+        raise StepFailed(*not_found_violations(NOT_FOUND, meta.timeout_ms, watch.seen, criteria, where))
 
     def _source(
         self,
