@@ -263,3 +263,30 @@ def test_plain_values_and_encoding() -> None:
     assert encode_value({"base64": "/w=="}, "bytes") == b"\xff"
     with pytest.raises(ValueError):
         encode_value({"a": 1}, "avro")
+
+
+# ---- AsyncAPI contracts from an imported document --------------------------------------------------
+
+
+def test_asyncapi_messages_from_the_importer_are_checked(fixtures_dir: Any) -> None:
+    from orchestra_app.domain.steps import ScenarioStepSpec
+    from orchestra_app.importers.spec_detect import import_spec
+    from orchestra_app.plugins.kafka import plugin
+
+    path = fixtures_dir / "specs" / "asyncapi2-kafka.yaml"
+    assert plugin.spec_parser is not None and plugin.spec_parser.can_parse(path, path.read_text()[:200])
+    spec = import_spec(path)
+    validator = plugin.contract_validator
+    operation = validator.find_operation(spec, "orders.created")  # by channel address
+    assert operation is not None and operation.id == "onOrderCreated"
+    assert validator.validate_message(spec, operation, {"orderId": "A", "lines": [{"orderId": "B"}]}) == []
+    bad = validator.validate_message(spec, operation, {"orderId": 5, "lines": [{}]})
+    assert [v.code for v in bad] == ["MESSAGE_SCHEMA_MISMATCH"]
+    assert {e["pointer"] for e in bad[0].details["errors"]} == {"/orderId", "/lines/0"}
+    either = validator.find_operation(spec, "send_orders_created")
+    assert either is not None  # oneOf messages: valid when any message schema accepts it
+    assert validator.validate_message(spec, either, {"orderId": "only"}) == []
+    assert validator.find_operation(spec, "nope") is None
+    steps = [ScenarioStepSpec(alias="pay", name="send payment", channel_type="KAFKA")]
+    binding = plugin.endpoint_matcher.match(steps, spec)[0]  # type: ignore[union-attr]
+    assert binding.operation_id == "sendPayment"
