@@ -351,8 +351,8 @@ def check_meaning(document: SuiteDocument, located: Located) -> None:
                 )
             for pointer, message in check_template(step.input, ""):
                 raise located.error(message, (*where, "input", *_pointer_path(pointer)))
-            for pointer, message in check_template(step.meta.get("headers") or {}, ""):
-                raise located.error(message, (*where, "meta", "headers", *_pointer_path(pointer)))
+            for pointer, message in check_template(step.meta, ""):  # side-effect steps template meta too
+                raise located.error(message, (*where, "meta", *_pointer_path(pointer)))
             try:
                 parse_rules(step.expect.rules)
             except RuleError as exc:

@@ -296,7 +296,7 @@ def _place(data: dict[str, Any], segments: tuple[Segment, ...], value: Any) -> s
 def scaffold(
     steps_by_scenario: Sequence[tuple[str, Sequence[ScenarioStepSpec]]], resolve: Resolver
 ) -> Scaffold:
-    """Every `{{data.*}}` of every step (inputTemplate and meta headers) with an example value."""
+    """Every `{{data.*}}` of every step (inputTemplate, meta, expected status) with an example value."""
     data: dict[str, Any] = {}
     variables: dict[str, Variable] = {}
     notes: list[str] = []
@@ -306,7 +306,7 @@ def scaffold(
             bound = resolve(step)
             templates = [
                 ("", step.action.input_template),
-                ("/meta/headers", step.action.meta.get("headers") or {}),
+                ("/meta", {k: v for k, v in step.action.meta.items() if k != "chaining"}),
                 ("/expectations", {"expectedStatusCode": step.expectations.expected_status_code}),
             ]
             for prefix, template in templates:

@@ -195,3 +195,22 @@ def test_expected_status_placeholders_are_scaffolded() -> None:
     built = scaffold([("S001", [step])], lambda s: (spec.operations[0], spec))
     assert built.data == {"expectedStatus": 201}
     assert built.variables[0].used_by == ["S001/create /expectations/expectedStatusCode"]
+
+
+def test_side_effect_steps_meta_variables_are_scaffolded() -> None:
+    db_check = ScenarioStepSpec(
+        alias="order_row",
+        kind="ASSERTION",  # type: ignore[arg-type]
+        channel_type="DB",  # type: ignore[arg-type]
+        action=ActionDefinition(
+            meta={
+                "dataSource": "orders",
+                "sql": "select status from orders where customer = :customer",
+                "params": {"customer": "{{data.customerEmail}}"},
+                "chaining": {"/x": {"source": "{{data.ignored}}", "replaces": "{{data.ignored}}"}},
+            }
+        ),
+    )
+    built = scaffold([("S001", [db_check])], lambda s: None)
+    assert built.data == {"customerEmail": "user@example.com"}
+    assert built.variables[0].used_by == ["S001/order_row /meta/params/customer"]

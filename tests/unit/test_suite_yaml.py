@@ -257,6 +257,16 @@ def test_status_sets_and_suite_request_check() -> None:
     assert caught.value.field == "suite.requestValidation"
 
 
+def test_templates_in_meta_are_checked() -> None:
+    text = GOOD.replace(
+        "        node: create_order\n",
+        "        node: create_order\n        meta: {params: {id: '{{data..id}}'}}\n",
+    )
+    with pytest.raises(SuiteFileError) as caught:
+        parse_suite(text, "s.yaml")
+    assert caught.value.field == "scenarios[0].steps[0].meta.params.id" and caught.value.line == 18
+
+
 def test_second_scenario_key_twice_and_missing_fields() -> None:
     twice = GOOD.replace("dataSets:", "  - {key: S001, name: again}\ndataSets:")
     with pytest.raises(SuiteFileError) as caught:
