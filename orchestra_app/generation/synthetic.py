@@ -120,3 +120,43 @@ SYNTHETIC_CASES = {
     "30 tangled loops": tangled_loops,
     "20-branch AND with XORs": parallel_xors,
 }
+
+
+def dense_cycles(
+    decisions: int = 60, *, back: int | None = None, skip: int | None = None, seed: int = 1
+) -> ControlFlowGraph:
+    """'Spaghetti': a chain of task + XOR pairs with seeded random back edges and forward skips.
+
+    Every gateway decides: it continues along the chain and takes one extra flow, a back edge to an
+    earlier task, a skip to a later one, or (when those quotas are used up) a side task that rejoins
+    the chain. The back edges tie most of the model into one large strongly connected component.
+    """
+    import random
+
+    rng = random.Random(seed)
+    back = decisions * 25 // 60 if back is None else back
+    skip = decisions * 25 // 60 if skip is None else skip
+    extras = ["back"] * min(back, decisions) + ["skip"] * min(skip, max(0, decisions - back))
+    extras += ["side"] * (decisions - len(extras))
+    rng.shuffle(extras)
+    b = GraphBuilder()
+    b.node("start", "startEvent", "Start")
+    b.node("end", "endEvent", "End")
+    for i in range(decisions):
+        b.node(f"t{i}", "serviceTask", f"Step {i}")
+        b.node(f"x{i}", "exclusiveGateway", f"Check {i}?")
+    b.flow("start", "t0")
+    for i in range(decisions):
+        b.flow(f"t{i}", f"x{i}")
+        nxt = f"t{i + 1}" if i + 1 < decisions else "end"
+        b.flow(f"x{i}", nxt, f"ok{i}", name="ok")
+        kind = extras[i]
+        if kind == "back" or (kind == "skip" and i + 2 >= decisions):
+            b.flow(f"x{i}", f"t{rng.randint(0, i)}", f"back{i}", name="retry")
+        elif kind == "skip":
+            b.flow(f"x{i}", f"t{rng.randint(i + 2, decisions - 1)}", f"skip{i}", name="skip")
+        else:
+            b.node(f"s{i}", "serviceTask", f"Fix {i}")
+            b.flow(f"x{i}", f"s{i}", f"side{i}", name="fix")
+            b.flow(f"s{i}", nxt)
+    return b.graph()
