@@ -51,6 +51,8 @@ class TokenGraph:
     def _moves(self, nid: str) -> list[tuple[Move, str]]:
         prep = self.prep
         node = prep.nodes[nid]
+        if node.triggered_by_event:
+            return []  # an event subprocess is a container: tokens enter at its start events
         moves: list[tuple[Move, str]] = [(("flow", e), prep.edges[e].target) for e in prep.out[nid]]
         moves.extend((("boundary", b), b) for b in prep.boundaries.get(nid, ()))
         if node.type in SUBPROCESS_TYPES and not node.triggered_by_event and nid in prep.children:
@@ -358,7 +360,10 @@ def unreached_reasons(
     """Reason and detail for every node no token reaches, from the roots its ancestry starts at."""
     roots: dict[UncoveredReason, list[str]] = {}
     for nid in prep.nodes:
-        if nid in reached or graph.pred[nid]:
+        if nid in reached or prep.nodes[nid].triggered_by_event:
+            continue
+        # A subprocess's own inner ends lead back to it ("exit"): that is no way in.
+        if any(move[0] != "exit" for move, _ in graph.pred[nid]):
             continue
         roots.setdefault(_root_reason(prep, nid), []).append(nid)
     out: dict[str, tuple[UncoveredReason, str]] = {}
@@ -380,7 +385,7 @@ def unreached_reasons(
                 out[nid] = (reason, detail)
                 queue.extend(t for _, t in graph.succ(nid))
     for nid in prep.nodes:
-        if nid not in reached and nid not in out:
+        if nid not in reached and nid not in out and not prep.nodes[nid].triggered_by_event:
             out[nid] = (
                 UncoveredReason.NO_PATH_FROM_START,
                 f"{_name(prep, nid)} lies on a cycle that no start, boundary or event subprocess enters",

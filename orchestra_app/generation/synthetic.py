@@ -139,6 +139,12 @@ def dense_cycles(
     extras = ["back"] * min(back, decisions) + ["skip"] * min(skip, max(0, decisions - back))
     extras += ["side"] * (decisions - len(extras))
     rng.shuffle(extras)
+    for i in range(max(0, decisions - 2), decisions):
+        # The last two gateways cannot skip forward: swap their skip with an earlier non-skip.
+        if extras[i] == "skip":
+            j = next((j for j in range(decisions - 2) if extras[j] != "skip"), None)
+            if j is not None:
+                extras[i], extras[j] = extras[j], extras[i]
     b = GraphBuilder()
     b.node("start", "startEvent", "Start")
     b.node("end", "endEvent", "End")
@@ -151,7 +157,7 @@ def dense_cycles(
         nxt = f"t{i + 1}" if i + 1 < decisions else "end"
         b.flow(f"x{i}", nxt, f"ok{i}", name="ok")
         kind = extras[i]
-        if kind == "back" or (kind == "skip" and i + 2 >= decisions):
+        if kind == "back" or (kind == "skip" and i + 2 >= decisions):  # (only when nothing could swap)
             b.flow(f"x{i}", f"t{rng.randint(0, i)}", f"back{i}", name="retry")
         elif kind == "skip":
             b.flow(f"x{i}", f"t{rng.randint(i + 2, decisions - 1)}", f"skip{i}", name="skip")

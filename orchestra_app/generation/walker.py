@@ -374,10 +374,12 @@ class Walker:
             return
         if kind is SplitKind.XOR:
             options = self._xor_options(nid)
-            allowed = self._loop_filter(run, nid, options)
+            allowed = self._live(run, self._loop_filter(run, nid, options))
             idx = self._choose(run, nid, allowed, options)
             chosen = allowed[idx]
             edge_id = chosen.payload
+            if self._dies(run, edge_id):
+                return  # the only way on is a spent back flow: the token stops here
             self._record(run, nid, [edge_id])
             if chosen.label and not self._controls_loop(nid):
                 run.labels.append(chosen.label)  # a loop's own gateway is named by "X repeated N times"
@@ -385,10 +387,12 @@ class Walker:
             return
         if kind is SplitKind.OR:
             options = self._or_options(nid)
-            allowed = self._loop_filter(run, nid, options)
+            allowed = self._live(run, self._loop_filter(run, nid, options))
             idx = self._choose(run, nid, allowed, options)
             chosen_subset = allowed[idx]
-            chosen_edges: list[str] = chosen_subset.payload
+            chosen_edges: list[str] = [e for e in chosen_subset.payload if not self._dies(run, e)]
+            if not chosen_edges:
+                return
             self._record(run, nid, chosen_edges)
             if idx and chosen_subset.label and not self._controls_loop(nid):
                 run.labels.append(chosen_subset.label)
@@ -412,6 +416,30 @@ class Walker:
             return
         for edge_id in reversed(outs):
             stack.append((prep.edges[edge_id].target, edge_id))
+
+    def _dies(self, run: Run, edge_id: str) -> bool:
+        """Whether ``_traverse`` would stop a token on this flow now (a spent back flow)."""
+        prep = self.prep
+        if edge_id in prep.free_back:
+            return run.free_taken.get(edge_id, 0) >= prep.free_cap
+        rec = prep.loop_of_back.get(edge_id)
+        if rec is None:
+            return False
+        if run.back_taken.get(rec.id, 0) >= rec.iterations:
+            return True
+        state = run.active.get(rec.id)
+        return state is not None and state[1] >= state[0]
+
+    def _live(self, run: Run, options: list[Option]) -> list[Option]:
+        """Options whose flows a token can still take (all of them when none is left)."""
+        if not self.prep.back:
+            return options
+
+        def flows_of(option: Option) -> list[str]:
+            return option.payload if isinstance(option.payload, list) else [option.payload]
+
+        live = [o for o in options if not all(self._dies(run, e) for e in flows_of(o))]
+        return live if live and len(live) < len(options) else options
 
     def _controls_loop(self, nid: str) -> bool:
         """A split inside a loop with one way out of it and one way around it (do-while or while)."""
