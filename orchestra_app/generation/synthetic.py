@@ -115,8 +115,6 @@ def parallel_xors(branches: int = 20) -> ControlFlowGraph:
     return b.graph()
 
 
-
-
 def dense_cycles(
     decisions: int = 60, *, back: int | None = None, skip: int | None = None, seed: int = 1
 ) -> ControlFlowGraph:

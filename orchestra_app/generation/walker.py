@@ -128,6 +128,7 @@ class Walker:
         self._scope_activity: dict[str, bool] = {}
         self._starts: dict[Region, list[Option]] = {}
         self._controls: dict[str, bool] = {}
+        self._back_out: dict[str, bool] = {}
         self.subset_cap = 15
         self.capped = False
         self.walks = 0  # counters reported on the plan: walks run and nodes executed in total
@@ -374,7 +375,7 @@ class Walker:
             return
         if kind is SplitKind.XOR:
             options = self._xor_options(nid)
-            allowed = self._live(run, self._loop_filter(run, nid, options))
+            allowed = self._live(run, nid, self._loop_filter(run, nid, options))
             idx = self._choose(run, nid, allowed, options)
             chosen = allowed[idx]
             edge_id = chosen.payload
@@ -387,7 +388,7 @@ class Walker:
             return
         if kind is SplitKind.OR:
             options = self._or_options(nid)
-            allowed = self._live(run, self._loop_filter(run, nid, options))
+            allowed = self._live(run, nid, self._loop_filter(run, nid, options))
             idx = self._choose(run, nid, allowed, options)
             chosen_subset = allowed[idx]
             chosen_edges: list[str] = [e for e in chosen_subset.payload if not self._dies(run, e)]
@@ -430,9 +431,15 @@ class Walker:
         state = run.active.get(rec.id)
         return state is not None and state[1] >= state[0]
 
-    def _live(self, run: Run, options: list[Option]) -> list[Option]:
+    def _live(self, run: Run, nid: str, options: list[Option]) -> list[Option]:
         """Options whose flows a token can still take (all of them when none is left)."""
-        if not self.prep.back:
+        backs = self._back_out.get(nid)
+        if backs is None:
+            prep = self.prep
+            backs = self._back_out[nid] = any(
+                e in prep.loop_of_back or e in prep.free_back for e in prep.out[nid]
+            )
+        if not backs:
             return options
 
         def flows_of(option: Option) -> list[str]:
