@@ -133,6 +133,7 @@ class RoutePlan:
     alt: int  # which start alternative the route begins with
     moves: list[Move]
     goal_index: int  # position of the goal flow in ``moves``
+    ends: bool = True  # the route reaches an end (False: a loop bound or a dead end stops it)
 
 
 def plan_route(graph: TokenGraph, found: Reach, goal: str, covered: set[Hashable]) -> RoutePlan | None:
@@ -140,16 +141,32 @@ def plan_route(graph: TokenGraph, found: Reach, goal: str, covered: set[Hashable
 
     Head and tail are shortest; among equally short ways they take uncovered flows. After the goal
     the route detours to uncovered flows a few moves away (at most ``EXTENSION_LIMIT`` of them), so
-    one scenario closes several gaps. None when the loop bounds (max_loop) rule the goal out.
+    one scenario closes several gaps. When the shortest head spends a loop count the rest of the
+    route needs (max_loop), a head without back flows is tried. None when the loop bounds rule the
+    goal out.
     """
     prep = graph.prep
+    alt, head = _shortest_head(graph, found, prep.edges[goal].source, covered)
+    plan = _complete(graph, alt, head, goal, covered)
+    if (plan is None or not plan.ends) and any(_is_back(prep, m) for m in head):
+        plain = _head_without_back_flows(graph, found, prep.edges[goal].source)
+        other = _complete(graph, *plain, goal, covered) if plain is not None else None
+        if other is not None and (plan is None or other.ends):
+            plan = other
+    return plan
 
-    def fresh(move: Move) -> bool:
-        return move[0] == "flow" and move[1] not in covered and prep.edges[move[1]].real
 
-    # Head: back from the goal's source along the shortest-path DAG, preferring uncovered flows.
+def _is_back(prep: Prepared, move: Move) -> bool:
+    return move[0] == "flow" and (move[1] in prep.loop_of_back or move[1] in prep.free_back)
+
+
+def _shortest_head(
+    graph: TokenGraph, found: Reach, source: str, covered: set[Hashable]
+) -> tuple[int, list[Move]]:
+    """Back from ``source`` along the shortest-path DAG to a start, preferring uncovered flows."""
+    prep = graph.prep
     head: list[Move] = []
-    node = prep.edges[goal].source
+    node = source
     while True:
         prev, move, alt = found.parent[node]
         if prev is None:
@@ -157,19 +174,30 @@ def plan_route(graph: TokenGraph, found: Reach, goal: str, covered: set[Hashable
                 head.append(move)  # an event subprocess of the process, triggered at the start
             break
         depth = found.depth[node] - 1
-        if move is not None and not fresh(move):
-            for other, source in graph.pred[node]:
-                if fresh(other) and found.depth.get(source) == depth:
-                    move, prev = other, source
+        if move is not None and not _fresh(prep, move, covered):
+            for other, before in graph.pred[node]:
+                if _fresh(prep, other, covered) and found.depth.get(before) == depth:
+                    move, prev = other, before
                     break
         head.append(move)  # type: ignore[arg-type]  # only roots have no move
         node = prev
     head.reverse()
+    return alt, head
+
+
+def _fresh(prep: Prepared, move: Move, covered: set[Hashable]) -> bool:
+    return move[0] == "flow" and move[1] not in covered and prep.edges[move[1]].real
+
+
+def _complete(
+    graph: TokenGraph, alt: int, head: list[Move], goal: str, covered: set[Hashable]
+) -> RoutePlan | None:
+    """Head + goal + detours to nearby gaps + the nearest end, within the loop bounds."""
+    prep = graph.prep
     moves = [*head, ("flow", goal)]
     tally = _LoopTally(prep)
-    for move in moves:
-        if not tally.take(move):
-            return None
+    if not all(tally.take(move) for move in moves):
+        return None
     goal_index = len(moves) - 1
     dist, _ = graph.end_distances()
     taken = {m[1] for m in moves if m[0] == "flow"}
@@ -190,7 +218,8 @@ def plan_route(graph: TokenGraph, found: Reach, goal: str, covered: set[Hashable
         for move, target in graph.succ(current):
             if dist.get(target) != want or not tally.can_take(move):
                 continue
-            if step is None or (fresh(move) and move[1] not in taken and not fresh(step[0])):
+            fresh = _fresh(prep, move, covered) and move[1] not in taken
+            if step is None or (fresh and not _fresh(prep, step[0], covered)):
                 step = (move, target)
         if step is None:
             break  # the loop bound ends the walk here: the token stops, the goal is already taken
@@ -199,7 +228,39 @@ def plan_route(graph: TokenGraph, found: Reach, goal: str, covered: set[Hashable
         taken.add(step[0][1])
         current = step[1]
     graph.visits += len(moves)
-    return RoutePlan(alt, moves, goal_index)
+    return RoutePlan(alt, moves, goal_index, ends=dist.get(current) == 0)
+
+
+def _head_without_back_flows(graph: TokenGraph, found: Reach, target: str) -> tuple[int, list[Move]] | None:
+    """A way from the region's starts to ``target`` that takes no back flow (BFS), or None."""
+    prep = graph.prep
+    back: dict[str, tuple[str | None, Move | None, int]] = {}
+    queue: deque[str] = deque()
+    for nid, (prev, move, alt) in found.parent.items():
+        if prev is None:
+            back[nid] = (None, move, alt)
+            queue.append(nid)
+    while queue and target not in back:
+        nid = queue.popleft()
+        graph.visits += 1
+        for move, nxt in graph.succ(nid):
+            if move[0] == "flow" and (move[1] in prep.loop_of_back or move[1] in prep.free_back):
+                continue
+            if nxt not in back:
+                back[nxt] = (nid, move, back[nid][2])
+                queue.append(nxt)
+    if target not in back:
+        return None
+    head: list[Move] = []
+    node: str | None = target
+    alt = 0
+    while node is not None:
+        prev, move, alt = back[node]
+        if move is not None:
+            head.append(move)
+        node = prev
+    head.reverse()
+    return alt, head
 
 
 DETOUR_RADIUS = 3

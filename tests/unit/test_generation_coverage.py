@@ -345,3 +345,46 @@ def test_route_takes_the_back_flow_an_and_split_sibling_would_spend_first() -> N
     graph = b.graph()
     suite = generate_suite(graph)
     _complete(graph, suite)
+
+
+def test_route_avoids_spending_the_loop_count_it_needs_later() -> None:
+    # An irreducible loop: the shortest way to A goes round B -> A (a back flow). With max_loop 1 a
+    # route that took it could not take D -> A later; the generator takes the long way in instead.
+    b = GraphBuilder()
+    b.node("start", "startEvent")
+    b.node("x", "exclusiveGateway", "Route?")
+    for name in ("c1", "c2", "c3"):
+        b.node(name, "serviceTask", name)
+    b.node("a", "exclusiveGateway", "A?")
+    b.node("bb", "exclusiveGateway", "B?")
+    b.node("d", "serviceTask", "D")
+    b.node("end", "endEvent")
+    for source, target in [("start", "x"), ("x", "c1"), ("c1", "c2"), ("c2", "c3"), ("c3", "a"), ("x", "bb")]:
+        b.flow(source, target, f"{source}_{target}")
+    for source, target in [("a", "bb"), ("a", "d"), ("bb", "a"), ("d", "a"), ("bb", "end")]:
+        b.flow(source, target, f"{source}_{target}")
+    graph = b.graph()
+    suite = generate_suite(graph, max_loop=1)
+    _complete(graph, suite)
+    for scenario in suite.scenarios:
+        assert scenario.nodes[-1] == "end"
+        assert scenario.flows.count("bb_a") + scenario.flows.count("d_a") <= 1
+
+
+def test_flow_that_needs_more_loop_iterations_than_max_loop_is_loop_limit() -> None:
+    # T starts implicitly and enters the loop at Y only through Z -> Y, a back flow: reaching
+    # W -> Y (the loop's other back flow) needs two iterations.
+    b = GraphBuilder()
+    b.node("s", "startEvent")
+    b.node("e", "endEvent")
+    b.node("y", "exclusiveGateway", "Y?")
+    for name in ("z", "w", "t"):
+        b.node(name, "serviceTask", name.upper())
+    for source, target in [("s", "e"), ("y", "z"), ("z", "y"), ("y", "w"), ("w", "y"), ("t", "z")]:
+        b.flow(source, target, f"{source}_{target}")
+    graph = b.graph()
+    suite = generate_suite(graph, max_loop=1)
+    assert _reasons(suite) == {"w_y": UncoveredReason.LOOP_LIMIT}
+    assert suite.coverage.flows_reachable == 6 and suite.coverage.flows_covered == 5
+    assert suite_problems(graph, suite) == []
+    _complete(graph, generate_suite(graph, max_loop=2))
