@@ -1,4 +1,8 @@
-"""The suite panel lists the flows no scenario takes, each with its reason code (issue 8)."""
+"""The suite panel lists the flows no scenario takes, each with its reason code (issue 8).
+
+Named to run after test_import_journeys (whose suite binding picks the first suite) and before
+test_run_command (its scripts/run rebuilds this checkout's frontend for another port).
+"""
 
 from __future__ import annotations
 
