@@ -53,14 +53,18 @@ class TokenGraph:
         node = prep.nodes[nid]
         if node.triggered_by_event:
             return []  # an event subprocess is a container: tokens enter at its start events
-        moves: list[tuple[Move, str]] = [(("flow", e), prep.edges[e].target) for e in prep.out[nid]]
+        edges = prep.edges
+        outs = prep.out[nid]
+        moves: list[tuple[Move, str]] = [(("flow", e), edges[e].target) for e in outs]
+        parent = node.parent_id
+        if outs and parent is None and nid not in prep.boundaries and nid not in prep.children:
+            return moves  # the common case: a top-level node with flows and nothing attached
         moves.extend((("boundary", b), b) for b in prep.boundaries.get(nid, ()))
-        if node.type in SUBPROCESS_TYPES and not node.triggered_by_event and nid in prep.children:
+        if node.type in SUBPROCESS_TYPES and nid in prep.children:
             inner = [c for c in prep.children[nid] if not prep.nodes[c].triggered_by_event]
             moves.extend((("enter", s), s) for s in prep.scope_starts(inner))
-        for esp in prep.event_subs.get(nid, ()) if not node.triggered_by_event else ():
+        for esp in prep.event_subs.get(nid, ()):
             moves.extend((("esp", esp, s), s) for s in prep.esp_starts(esp))
-        parent = node.parent_id
         if node.type == "startEvent" and parent in prep.nodes and prep.nodes[parent].triggered_by_event:
             # Event subprocesses nested in an event subprocess are offered once it has started.
             for esp in prep.event_subs.get(parent, ()):
