@@ -375,6 +375,9 @@ def _apply_response_faults(faults: FaultRegistry, operation_id: str, result: Res
     wrong = faults.for_operation("wrong_status", operation_id)
     if wrong is not None:
         result.status = int(wrong["status"])
+        if result.status >= 400:  # an error status comes with an error body, like a real failure
+            message = f"fault switch wrong_status answered {result.status} instead of success"
+            result.body = {"error": {"code": "INJECTED_FAULT", "message": message}}
     return result
 
 

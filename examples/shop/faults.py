@@ -31,7 +31,8 @@ def generic_faults(default_operation: str, missing_field: str) -> list[FaultSpec
     return [
         FaultSpec(
             "wrong_status",
-            "successful responses of `operation` get `status` instead of the documented one",
+            "successful responses of `operation` get `status` instead of the documented one "
+            "(with an error body when `status` is 4xx/5xx)",
             "HTTP_ERROR (UNEXPECTED_STATUS, or HTTP_SERVER_ERROR for 5xx); plus CONTRACT_VIOLATION "
             "(UNDECLARED_STATUS) when the status is not in the spec",
             {"operation": default_operation, "status": 200},
