@@ -52,10 +52,9 @@ def insert_ignoring_conflicts(conn: Connection, table: sa.Table, rows: list[dict
         stmt = postgresql.insert(table).on_conflict_do_nothing()
     else:
         stmt = sqlite.insert(table).on_conflict_do_nothing()
-    inserted = 0
-    for row in rows:
-        inserted += conn.execute(stmt, row).rowcount
-    return inserted
+    # RETURNING tells what was inserted; an INSERT's rowcount is not reported by SQLAlchemy 2 (-1).
+    stmt = stmt.returning(*table.primary_key.columns)
+    return sum(len(conn.execute(stmt, row).all()) for row in rows)
 
 
 class ShopService:
