@@ -346,6 +346,7 @@ def _endpoint(
         correlation = request.headers.get(CORRELATION_HEADER)
         slow = faults.for_operation("slow_response", operation.id)
         if slow is not None:
+            log.info("fault slow_response: %s waits %s ms", operation.id, slow["delayMs"])
             await asyncio.sleep(float(slow["delayMs"]) / 1000)
         try:
             call = await read_call(spec, operation, request)

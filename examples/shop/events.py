@@ -215,7 +215,8 @@ class AmqpPublisher:
                     connection, channel = self._connect()
                     self._connected.set()
                 except Exception as exc:
-                    self._connect_error = f"{type(exc).__name__}: {exc}"
+                    inner = "; ".join(str(a) for a in exc.args) or type(exc).__name__
+                    self._connect_error = inner
                     if not self._connected.is_set():
                         return  # start() reports it
                     log.error("RabbitMQ reconnect failed: %s", self._connect_error)

@@ -53,6 +53,7 @@ def generic_faults(default_operation: str, missing_field: str) -> list[FaultSpec
 
 
 _TYPES: dict[type, tuple[type, ...]] = {int: (int,), float: (int, float), str: (str,), bool: (bool,)}
+_KIND_NAMES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
 
 
 @dataclass
@@ -98,10 +99,8 @@ class FaultRegistry:
             if isinstance(value, bool) and not isinstance(default, bool):
                 allowed = ()
             if not isinstance(value, allowed):
-                raise FaultError(
-                    f"fault {name!r} parameter {key!r} must be a {type(default).__name__}, "
-                    f"got {json.dumps(value)}"
-                )
+                kind = _KIND_NAMES.get(type(default), type(default).__name__)
+                raise FaultError(f"fault {name!r} parameter {key!r} must be {kind}, got {json.dumps(value)}")
             if isinstance(value, int | float) and not isinstance(value, bool) and value < 0:
                 raise FaultError(f"fault {name!r} parameter {key!r} must not be negative")
             checked[key] = value

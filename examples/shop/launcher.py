@@ -228,6 +228,12 @@ class _Server(uvicorn.Server):
         yield
 
 
+async def _serve_guarded(server: _Server) -> None:
+    # uvicorn calls sys.exit when it cannot bind; the launcher reports that and stops the rest.
+    with contextlib.suppress(SystemExit):
+        await server.serve()
+
+
 async def serve(args: argparse.Namespace, services: dict[str, ShopService]) -> int:
     started: list[ShopService] = []
     try:
@@ -259,7 +265,7 @@ async def serve(args: argparse.Namespace, services: dict[str, ShopService]) -> i
             timeout_graceful_shutdown=5,
         )
         servers[key] = _Server(config)
-    tasks = {key: asyncio.create_task(server.serve()) for key, server in servers.items()}
+    tasks = {key: asyncio.create_task(_serve_guarded(server)) for key, server in servers.items()}
     loop = asyncio.get_running_loop()
 
     def shutdown() -> None:
@@ -347,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.basicConfig(
             level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
+        # pika logs every failed connection attempt with a traceback; the shop reports them in one line.
+        logging.getLogger("pika").setLevel(logging.DEBUG if args.log_level == "debug" else logging.CRITICAL)
         services = build_services(args)
     except (UsageError, FaultError, ValueError) as exc:
         print(f"shop: {exc}", file=sys.stderr)
