@@ -104,6 +104,8 @@ class Database:
         self.schema = schema
         self.metadata = metadata
         if self.kind == "sqlite":
+            if sa.engine.make_url(self.url).database in (None, "", ":memory:"):
+                raise ValueError(f"{url!r}: an in-memory SQLite database cannot be shared; give a file")
             engine = sa.create_engine(
                 self.url,
                 connect_args={"timeout": 30, "check_same_thread": False},

@@ -166,6 +166,7 @@ class AmqpPublisher:
         self._queue: queue.Queue[Any] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._connected = threading.Event()
+        self._settled = threading.Event()  # the first connection attempt succeeded or gave up
         self._connect_error: str | None = None
 
     @property
@@ -177,8 +178,8 @@ class AmqpPublisher:
             return
         self._thread = threading.Thread(target=self._run, name=f"{self.app_id}-amqp", daemon=True)
         self._thread.start()
-        connected = await anyio.to_thread.run_sync(self._connected.wait, 20.0)
-        if not connected:
+        await anyio.to_thread.run_sync(self._settled.wait, 30.0)
+        if not self._connected.is_set():
             self._queue.put(_STOP)
             raise StartupError(f"RabbitMQ at {self._display_url()} did not answer: {self._connect_error}")
 
@@ -214,10 +215,12 @@ class AmqpPublisher:
                 try:
                     connection, channel = self._connect()
                     self._connected.set()
+                    self._settled.set()
                 except Exception as exc:
                     inner = "; ".join(str(a) for a in exc.args) or type(exc).__name__
                     self._connect_error = inner
                     if not self._connected.is_set():
+                        self._settled.set()
                         return  # start() reports it
                     log.error("RabbitMQ reconnect failed: %s", self._connect_error)
                     time.sleep(1)

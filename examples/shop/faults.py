@@ -27,7 +27,7 @@ class FaultSpec:
 
 
 # Faults every service has; ``operation`` is an operationId of the service or "*" for all.
-def generic_faults(default_operation: str, missing_field: str) -> list[FaultSpec]:
+def generic_faults(default_operation: str, missing_field: str, wrong_status: int = 200) -> list[FaultSpec]:
     return [
         FaultSpec(
             "wrong_status",
@@ -35,7 +35,7 @@ def generic_faults(default_operation: str, missing_field: str) -> list[FaultSpec
             "(with an error body when `status` is 4xx/5xx)",
             "HTTP_ERROR (UNEXPECTED_STATUS, or HTTP_SERVER_ERROR for 5xx); plus CONTRACT_VIOLATION "
             "(UNDECLARED_STATUS) when the status is not in the spec",
-            {"operation": default_operation, "status": 200},
+            {"operation": default_operation, "status": wrong_status},
         ),
         FaultSpec(
             "missing_field",

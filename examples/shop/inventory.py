@@ -87,7 +87,7 @@ class InventoryService(ShopService):
         super().__init__(
             settings,
             [
-                *generic_faults("getStockLevel", "available"),
+                *generic_faults("getStockLevel", "available", wrong_status=500),
                 FaultSpec(
                     "stock_not_released",
                     "releasing a reservation marks it RELEASED but leaves the stock reserved",

@@ -350,13 +350,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         _check(args)
-        logging.basicConfig(
-            level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        # pika logs every failed connection attempt with a traceback; the shop reports them in one line.
-        logging.getLogger("pika").setLevel(logging.DEBUG if args.log_level == "debug" else logging.CRITICAL)
         services = build_services(args)
     except (UsageError, FaultError, ValueError) as exc:
         print(f"shop: {exc}", file=sys.stderr)
         return 2
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # pika logs every failed connection attempt with a traceback; the shop reports them in one line.
+    logging.getLogger("pika").setLevel(logging.DEBUG if args.log_level == "debug" else logging.CRITICAL)
     return asyncio.run(serve(args, services))

@@ -30,12 +30,14 @@ payments = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("card_last4", sa.String(4), nullable=False),
     sa.Column("decline_reason", sa.String(32)),
-    sa.Column("idempotency_key", sa.String(255), nullable=False, unique=True),
+    sa.Column("idempotency_key", sa.String(255), nullable=False),
     sa.Column("request_hash", sa.String(64), nullable=False),
     sa.Column("correlation_id", sa.String(128), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("updated_at", UtcDateTime(), nullable=False),
     sa.Column("captured_at", UtcDateTime()),
+    # Idempotency keys are scoped to the order: a retry of one order's authorisation meets its first try.
+    sa.UniqueConstraint("order_id", "idempotency_key", name="uq_payments_order_key"),
     schema=SCHEMA,
 )
 # One live (authorised or captured) payment per order: the database refuses a second one.
@@ -244,7 +246,9 @@ class PaymentService(ShopService):
         make_row = self.faults.active("row_missing") is None
 
         def work(conn: Connection) -> tuple[str, Any]:
-            prior = conn.execute(sa.select(payments).where(payments.c.idempotency_key == key)).first()
+            prior = conn.execute(
+                sa.select(payments).where(payments.c.order_id == order_id, payments.c.idempotency_key == key)
+            ).first()
             if prior is not None:
                 return "replay", prior
             stamp = now()
@@ -299,7 +303,11 @@ class PaymentService(ShopService):
         except sa.exc.IntegrityError:
             # A concurrent request with this key won (replay it), or the order already has a live payment.
             def again(conn: Connection) -> Any:
-                return conn.execute(sa.select(payments).where(payments.c.idempotency_key == key)).first()
+                return conn.execute(
+                    sa.select(payments).where(
+                        payments.c.order_id == order_id, payments.c.idempotency_key == key
+                    )
+                ).first()
 
             row = await self.run(self.db.transaction, again)
             if row is None:

@@ -293,6 +293,8 @@ def test_idempotency_keys(shop: RunningShop, shop_db: sa.Engine, recorder: Recor
         headers={"Idempotency-Key": pay_key},
     )
     assert changed.status_code == 409 and changed.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    elsewhere = authorise(shop, place_order(shop, [{"sku": "SKU-1003", "quantity": 1}]).json(), key=pay_key)
+    assert elsewhere.status_code == 201 and elsewhere.json()["id"] != paid.json()["id"]  # keys are per order
     declined_key = f"pay-{uuid.uuid4().hex[:8]}"
     other_order = place_order(shop, [{"sku": "SKU-1003", "quantity": 1}]).json()
     d1, d2 = (

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from examples.shop.launcher import main
 from tests.fixtures.shop import ROOT, authorise, place_order, running_shop, start_shop, wait_for
 
 pytestmark = pytest.mark.integration
@@ -173,6 +174,7 @@ def run_cli(
         (["--port", "70000"], {}, "port 70000 is out of range"),
         (["--order-port", "9001", "--payment-port", "9001"], {}, "different ports"),
         (["--db-url", "mysql://x/y"], {}, "--db-url 'mysql://x/y'"),
+        (["--db-url", "sqlite://"], {}, "in-memory SQLite database cannot be shared"),
         (["--only", "orders"], {}, "--only orders needs --inventory-url and --payment-url"),
         (
             ["--only", "orders", "--inventory-url", "ftp://x", "--payment-url", "http://y"],
@@ -191,11 +193,32 @@ def run_cli(
         (["--order-port", "x"], {}, "invalid int value"),
     ],
 )
-def test_bad_options_exit_2_with_one_clear_line(args: list[str], env: dict[str, str], message: str) -> None:
-    result = run_cli(args, env)
-    assert result.returncode == 2, result
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+def test_bad_options_exit_2_with_one_clear_line(
+    args: list[str],
+    env: dict[str, str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """In-process (the options are refused before anything starts); the real process is tested below."""
+    for key in [k for k in os.environ if k.startswith("SHOP_")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own errors
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    assert code == 2
+    assert message in captured.err
+    assert "Traceback" not in captured.err
+    assert captured.out == ""
+
+
+def test_a_bad_option_in_a_real_process() -> None:
+    result = run_cli(["--port", "70000"])
+    assert result.returncode == 2 and result.stderr.strip() == "shop: port 70000 is out of range 0-65535"
     assert result.stdout == ""
 
 
@@ -209,12 +232,24 @@ def test_unreachable_brokers_and_database_refuse_to_start(tmp_path: Path) -> Non
         (["--db-url", f"postgresql://nobody:pw@127.0.0.1:{closed}/none"], "cannot start"),
         (["--kafka-bootstrap", f"127.0.0.1:{closed}"], f"Kafka at 127.0.0.1:{closed}"),
     ]
-    for extra, message in cases:
-        result = run_cli(["--port", "0", "--data-dir", str(tmp_path / "d"), *extra])
-        assert result.returncode == 2, result
-        assert message in result.stderr, result.stderr
-        assert "Traceback" not in result.stderr and "pw@" not in result.stderr
-        assert result.stdout == ""
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("SHOP_")}
+    processes = [  # in parallel: each waits for its own connection timeout
+        subprocess.Popen(
+            [sys.executable, "-m", "examples.shop", "--port", "0", "--data-dir", str(tmp_path / "d"), *extra],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=base_env,
+        )
+        for extra, _ in cases
+    ]
+    for process, (_, message) in zip(processes, cases, strict=True):
+        stdout, stderr = process.communicate(timeout=180)
+        assert process.returncode == 2, (stdout, stderr)
+        assert message in stderr, stderr
+        assert "Traceback" not in stderr and "pw@" not in stderr
+        assert stdout == ""
 
 
 def test_port_in_use_is_reported(tmp_path: Path) -> None:
