@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -803,3 +804,136 @@ def test_contract_checker_catches_a_broken_response(shop: RunningShop, checker: 
     )
     codes = [v.code for v in checker.violations(broken)]
     assert codes == ["RESPONSE_SCHEMA_MISMATCH"]
+
+
+def _expand_env(value: Any, variables: dict[str, str]) -> Any:
+    """${VAR:-default} as the environment file defines it, from ``variables``."""
+    if isinstance(value, str):
+        return re.sub(
+            r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}", lambda m: variables.get(m[1], m[2] or ""), value
+        )
+    if isinstance(value, dict):
+        return {k: _expand_env(v, variables) for k, v in value.items()}
+    return value
+
+
+def test_happy_scenario_through_orchestras_http_plugin(shop: RunningShop) -> None:
+    """S001's steps, bound as `orchestra spec match` binds them, run by Orchestra's HTTP plugin with the
+    draft environment and data set: each passes its status, contract (request and response) and rules."""
+    from orchestra_app.domain.steps import (
+        ActionDefinition,
+        EndpointRef,
+        ExecutionContext,
+        ScenarioStepSpec,
+        StepExpectations,
+        StepStatus,
+    )
+    from orchestra_app.importers.spec_detect import import_spec
+    from orchestra_app.plugins.base import ExecutionEnvironment, StepRunContext
+    from orchestra_app.plugins.registry import default_registry
+
+    shop_dir = ROOT / "examples" / "shop"
+    urls = {
+        f"SHOP_{n.upper()}_URL": shop.ready["services"][n]["url"] for n in ("orders", "payments", "inventory")
+    }
+    env_doc = _expand_env(yaml.safe_load((shop_dir / "environment.yaml").read_text()), urls)
+    specs = {}
+    for file in ("orders.yaml", "payments.yaml", "inventory.yaml"):
+        summary = import_spec(shop_dir / "specs" / file)
+        specs[re.sub(r"[^a-z0-9]+", "-", (summary.title or "").lower()).strip("-")] = summary
+    environment = ExecutionEnvironment(services=env_doc["services"], specs=specs)
+    data = yaml.safe_load((shop_dir / "data.yaml").read_text())
+    created = "{{step.create_order.response.body.id}}"
+    plan: list[tuple[str, str, str, dict[str, Any], int, Any]] = [
+        (
+            "create_order",
+            "shop-order-service",
+            "createOrder",
+            {
+                "method": "POST",
+                "path": "/orders",
+                "json": {"customerId": "{{data.customerId}}", "items": "{{data.items}}"},
+            },
+            201,
+            {"path": "$.body.totalAmount", "equals": data["expectedTotal"]},
+        ),
+        (
+            "authorise_payment",
+            "shop-payment-service",
+            "authorisePayment",
+            {
+                "method": "POST",
+                "path": "/payments",
+                "headers": {"Idempotency-Key": "{{data.Idempotency-Key}}"},
+                "json": {
+                    "orderId": created,
+                    "amount": "{{data.amount}}",
+                    "currency": "{{data.currency}}",
+                    "card": "{{data.card}}",
+                },
+            },
+            201,
+            {"path": "$.body.status", "equals": "AUTHORISED"},
+        ),
+        (
+            "capture_payment",
+            "shop-payment-service",
+            "capturePayment",
+            {
+                "method": "POST",
+                "path": "/payments/{paymentId}/capture",
+                "pathParams": {"paymentId": "{{step.authorise_payment.response.body.id}}"},
+            },
+            200,
+            {"path": "$.body.status", "equals": "CAPTURED"},
+        ),
+        (
+            "confirm_stock_reservation",
+            "shop-inventory-service",
+            "confirmStockReservation",
+            {
+                "method": "POST",
+                "path": "/reservations/{reservationId}/confirm",
+                "pathParams": {"reservationId": "{{step.create_order.response.body.reservationId}}"},
+            },
+            200,
+            {"path": "$.body.status", "equals": "CONFIRMED"},
+        ),
+        (
+            "mark_order_as_paid",
+            "shop-order-service",
+            "markOrderPaid",
+            {
+                "method": "POST",
+                "path": "/orders/{orderId}/pay",
+                "pathParams": {"orderId": created},
+                "json": {"paymentId": "{{step.authorise_payment.response.body.id}}"},
+            },
+            200,
+            {"path": "$.body.status", "equals": "PAID"},
+        ),
+        (
+            "get_order",
+            "shop-order-service",
+            "getOrder",
+            {"method": "GET", "path": "/orders/{orderId}", "pathParams": {"orderId": created}},
+            200,
+            [{"path": "$.body.status", "equals": "PAID"}, {"path": "$.body.items", "length": 2}],
+        ),
+    ]
+    context = ExecutionContext(variables={"data": data})
+    plugin = default_registry().plugin_for(ScenarioStepSpec(alias="x", name="x").channel_type)
+    try:
+        for alias, service, operation, template, status, rules in plan:
+            step = ScenarioStepSpec(
+                alias=alias,
+                name=alias,
+                endpoint_ref=EndpointRef(protocol_id="http", service_name=service, endpoint_name=operation),
+                action=ActionDefinition(input_template=template),
+                expectations=StepExpectations(expected_status_code=status, business_rules=rules),
+            )
+            result = plugin.execute(step, StepRunContext(environment, context))
+            assert result.status == StepStatus.PASSED, (alias, result.violations, result.response_body)
+            context.steps_by_alias[alias] = result
+    finally:
+        environment.close()

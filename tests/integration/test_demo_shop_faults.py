@@ -87,7 +87,7 @@ def clean_faults(shop: RunningShop) -> Iterator[None]:
 def environment(shop: RunningShop) -> Iterator[ExecutionEnvironment]:
     specs = load_specs()
     env = ExecutionEnvironment(
-        services={name: {"baseUrl": shop.api(name), "timeoutS": 10} for name in specs},
+        services={name: {"baseUrl": shop.ready["services"][name]["url"], "timeoutS": 10} for name in specs},
         specs=specs,
     )
     yield env
@@ -206,7 +206,8 @@ def test_missing_field_of_another_operation(shop: RunningShop, environment: Exec
 def test_slow_response_is_a_timeout(shop: RunningShop, environment: ExecutionEnvironment) -> None:
     shop.fault("payments", "slow_response", delayMs=3000, operation="getPaymentStatus")
     fast_env = ExecutionEnvironment(
-        services={"payments": {"baseUrl": shop.api("payments"), "timeoutS": 1}}, specs=environment.specs
+        services={"payments": {"baseUrl": shop.ready["services"]["payments"]["url"], "timeoutS": 1}},
+        specs=environment.specs,
     )
     try:
         template = {
