@@ -124,7 +124,7 @@ class KafkaPublisher:
                 )
                 return
             except BufferError:
-                time.sleep(0.05)  # local queue full: let the poll thread drain it once
+                self._producer.poll(0)  # local queue full: serve delivery reports (no wait), retry once
             except Exception as exc:
                 self.stats.fail(f"produce to {self.topic} failed: {exc}")
                 return
