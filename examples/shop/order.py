@@ -147,8 +147,8 @@ class OrderService(ShopService):
                     "event_wrong_field",
                     f"order events of {event_types} carry a wrong `field`: totalAmount in cents "
                     "(x100), status set to another state, or customerId changed",
-                    "KAFKA_MESSAGE_NOT_FOUND with PARTIAL_MATCH (the message with the key is seen, "
-                    "the field differs); BUSINESS_RULE_VIOLATION when asserted by a field rule",
+                    "KAFKA_MESSAGE_NOT_FOUND / MESSAGE_MISMATCH with PARTIAL_MATCH (the message with the "
+                    "key is seen, the field differs)",
                     {"eventType": "*", "field": "totalAmount"},
                 ),
                 FaultSpec(
