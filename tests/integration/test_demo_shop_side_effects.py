@@ -25,6 +25,7 @@ from orchestra_app.domain.steps import (
     StepResultData,
     StepStatus,
 )
+from orchestra_app.importers.spec_detect import import_spec
 from orchestra_app.plugins.base import ExecutionEnvironment, StepRunContext
 from orchestra_app.plugins.registry import default_registry
 from orchestra_app.plugins.windows import close_windows, prepare_windows
@@ -37,7 +38,7 @@ from tests.fixtures.shop import (
     kafka_bootstrap,
     running_shop,
 )
-from tests.integration.shop_conftest import load_specs, module_database
+from tests.integration.shop_conftest import SPECS, load_specs, module_database
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +78,7 @@ def environment(shop: RunningShop, shop_db_url: str) -> Iterator[ExecutionEnviro
         services={
             name: {"baseUrl": shop.ready["services"][name]["url"], "timeoutS": 15} for name in load_specs()
         },
-        specs=load_specs(),
+        specs={**load_specs(), "events": import_spec(SPECS / "events.asyncapi.yaml")},
         secrets=StaticSecretResolver(
             {"SHOP_DB_PASSWORD": db.password or "", "SHOP_AMQP_PASSWORD": amqp.password or ""}
         ),
@@ -311,3 +312,31 @@ def test_stock_not_released_fails_the_stock_assertion(
             assert types(result)[-1] == "DB_ASSERTION_FAILED", result.violations
         else:
             assert result.status == StepStatus.PASSED, result.violations
+
+
+def test_order_events_conform_to_the_asyncapi_spec(
+    shop: RunningShop, environment: ExecutionEnvironment
+) -> None:
+    """Bound to the AsyncAPI operation, the found event is checked against its message schemas."""
+    bound = ORDER_CREATED.model_copy(
+        update={
+            "alias": "order_created_contract",
+            "endpoint_ref": EndpointRef(
+                protocol_id="kafka", service_name="events", endpoint_name="publishOrderEvents"
+            ),
+            "action": ActionDefinition(
+                meta={
+                    k: v
+                    for k, v in ORDER_CREATED.action.meta.items()
+                    if k not in ("expected", "valueMatcherMode")
+                }
+            ),
+        }
+    )
+    [healthy] = scenario(environment, bound)
+    assert healthy.status == StepStatus.PASSED, healthy.violations
+    shop.fault("orders", "event_wrong_field", field="status")  # OrderCreated saying PAID fits no message
+    [broken] = scenario(environment, bound)
+    assert {(str(v.type), v.code) for v in broken.violations} == {
+        ("CONTRACT_VIOLATION", "MESSAGE_SCHEMA_MISMATCH")
+    }
