@@ -169,11 +169,23 @@ def _is_data_placeholder(value: Any) -> bool:
 
 
 def _resources(operation: Operation) -> set[str]:
-    """What an operation acts on: the nouns of its id and the last literal path segment (stemmed)."""
+    """What an operation acts on (stemmed): the nouns of its id, every path segment followed by a
+    parameter (``/payments/{id}/capture`` -> payment) and a final collection segment (``/orders``).
+
+    Path segments count even when the word doubles as a verb synonym ("payment"): in a URL it names
+    the resource; a final segment right after a parameter is an action (``capture``), not a resource.
+    """
     found = {w for w in _words(operation.id) if w not in VERB_SYNONYMS and w != "id" and not w.isdigit()}
-    literals = [s for s in operation.path.split("/") if s and not s.startswith("{")]
-    if literals:
-        found.update(w for w in _words(literals[-1]) if w not in VERB_SYNONYMS)
+    segments = [s for s in operation.path.split("/") if s]
+    for i, segment in enumerate(segments):
+        if segment.startswith("{"):
+            continue
+        followed_by_param = i + 1 < len(segments) and segments[i + 1].startswith("{")
+        collection = i == len(segments) - 1 and (i == 0 or not segments[i - 1].startswith("{"))
+        if followed_by_param or collection:
+            words = _words(segment)
+            if words:
+                found.add("".join(words))
     return found
 
 
@@ -358,7 +370,7 @@ def _name_proposal(
         elif source.words == ["id"] and len(source.segments) == 1:
             wanted = "".join(target.words[:-1]) if target.words[-1:] == ["id"] else ""
             if wanted and (wanted in resources or any(wanted.endswith(r) for r in resources)):
-                score = 0.85 if creates else 0.75
+                score = 0.92 if creates else 0.75
                 why = f"{target.name} names the {wanted} that {source_op.id} {verb}, whose id is 'id'"
             elif target.words == ["id"] and item and item in resources:
                 score = 0.8 if creates else 0.7

@@ -146,3 +146,51 @@ def test_hand_edited_inputs_are_left_alone(spec: SpecSummary) -> None:
     )
     chained = apply_chaining([create, charge], resolver(spec))
     assert chained[1].action.input_template["json"] == {"orderId": "o-{{data.orderId}}", "amount": 5}
+
+
+def test_the_step_that_created_a_resource_outranks_a_same_named_field() -> None:
+    def op(
+        op_id: str, method: str, path: str, response: dict[str, Any], body: dict[str, Any] | None = None
+    ) -> Operation:
+        data: dict[str, Any] = {
+            "id": op_id,
+            "method": method,
+            "path": path,
+            "responses": {
+                "200": {"content": {"application/json": {"type": "object", "properties": response}}}
+            },
+        }
+        if body is not None:
+            data["requestBody"] = {
+                "content": {
+                    "application/json": {"type": "object", "required": list(body), "properties": body}
+                }
+            }
+        if "{" in path:
+            name = path.split("{")[1].split("}")[0]
+            data["parameters"] = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            ]
+        return Operation.model_validate(data)
+
+    text = {"type": "string"}
+    spec = SpecSummary(
+        protocol="http",
+        format="openapi",
+        operations=[
+            op("createOrder", "post", "/orders", {"id": text, "paymentId": text}),
+            op("authorisePayment", "post", "/payments", {"id": text}),  # "payment" is also a verb synonym
+            op("markOrderPaid", "post", "/orders/{orderId}/paid", {"id": text}, {"paymentId": text}),
+        ],
+    )
+    steps = [
+        bound(spec, "create_order", "createOrder"),
+        bound(spec, "authorise", "authorisePayment"),
+        bound(spec, "mark_paid", "markOrderPaid"),
+    ]
+    chained = apply_chaining(steps, resolver(spec))
+    links = existing_links(chained[2])
+    assert links["/json/paymentId"].source == "{{step.authorise.response.body.id}}"
+    assert links["/json/paymentId"].confidence == 0.92 and "creates" in links["/json/paymentId"].reason
+    # /orders/{orderId}/paid acts on orders: the order id comes from the step that created the order
+    assert links["/pathParams/orderId"].source == "{{step.create_order.response.body.id}}"
