@@ -29,6 +29,7 @@ from orchestra_app.api.common import (
 )
 from orchestra_app.db.engine import get_engine
 from orchestra_app.domain.errors import ErrorKind, NotFound, OrchestraError
+from orchestra_app.domain.names import clean_name
 from orchestra_app.domain.params import parse_text, shown
 from orchestra_app.domain.tenancy import Principal
 from orchestra_app.generation.params import NAMES as GENERATION_PARAMS
@@ -50,7 +51,9 @@ async def principal_of(_request: Request) -> Principal:
 
 def _filename(request: Request) -> str:
     raw = request.query_params.get("filename") or request.headers.get("x-filename") or ""
-    name = parse_text(raw, name="filename", max_length=MAX_FILENAME_LENGTH)
+    if len(raw) > MAX_FILENAME_LENGTH:
+        raise OrchestraError(f"filename is longer than {MAX_FILENAME_LENGTH} characters", field="filename")
+    name = clean_name(raw)  # bidi overrides and control characters never reach names or messages
     if not name:
         raise OrchestraError(
             "name the file: ?filename=order.bpmn (or an X-Filename header)",

@@ -10,6 +10,7 @@ from typing import Any
 
 from orchestra_app.domain.errors import ErrorKind, ImportError_
 from orchestra_app.domain.spec import MediaBody, Operation, ResponseSpec, SpecSummary
+from orchestra_app.importers.files import confine
 from orchestra_app.importers.refs import DEFAULT_MAX_BYTES, Warnings, component_ref
 
 # ------------------------------------------------------------------------------------------- tokenizer
@@ -619,6 +620,9 @@ class _Importer:
             # Without include paths, the file's folder and its ancestors are tried (googleapis-style trees).
             self.dirs.append(here)
             self.dirs.extend(list(here.parents)[:8])
+        # Imports are read only inside the file's own folder tree and the include paths (-I names a root).
+        self.roots = [Path(p) for p in include_paths] + ([Path(location).parent] if location else [])
+        self.refused: dict[str, str] = {}
         self.files: dict[str, ProtoFile] = {}
         self.messages: dict[str, Message] = {}
         self.enums: dict[str, Enum] = {}
@@ -645,8 +649,10 @@ class _Importer:
             if found is None:
                 self.missing.add(path)
                 self.warnings.add(
-                    "missing_import",
-                    f"import {path!r} not found in the include paths",
+                    "import_refused" if path in self.refused else "missing_import",
+                    f"import {path[:200]!r} not read: {self.refused[path]}"
+                    if path in self.refused
+                    else f"import {path!r} not found in the include paths",
                     file=f.filename,
                     line=line,
                 )
@@ -670,7 +676,10 @@ class _Importer:
         for d in self.dirs:
             candidate = d / path
             if candidate.is_file():
-                return candidate
+                reason = confine(candidate, self.roots)
+                if reason is None:
+                    return candidate
+                self.refused[path] = reason.replace("--allow-root", "-I/--include")
         return None
 
     def index(self, f: ProtoFile) -> None:

@@ -75,29 +75,45 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
-_configured: logging.Handler | None = None
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
 
 
-def configure_logging(*, level: str | None = None, stream: TextIO | None = None) -> logging.Handler:
-    """Route the ``orchestra`` loggers (and uvicorn/granian/dramatiq warnings) to JSON lines on stderr.
+LOGGERS = ("orchestra", "orchestra_app", "executor", "state")
+_configured = False
 
-    Idempotent; the level comes from ``ORCHESTRA_LOG_LEVEL`` (default INFO).
+
+def configure_logging(*, level: str | None = None) -> None:
+    """JSON lines for the app, the CLI and the workers (called by their entry points, not on import).
+
+    The root logger's handlers (a worker's, the app server's) get the JSON formatter; without any, one
+    writing to stderr is added. Orchestra's loggers log at ``ORCHESTRA_LOG_LEVEL`` (default INFO).
+    Idempotent.
     """
     global _configured
-    if _configured is not None and stream is None:
-        return _configured
-    handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
     chosen = (level or os.environ.get("ORCHESTRA_LOG_LEVEL") or "INFO").upper()
-    for name in ("orchestra", "orchestra_app", "executor", "state"):
-        logger = logging.getLogger(name)
-        if _configured is not None:
-            logger.removeHandler(_configured)
-        logger.addHandler(handler)
-        logger.setLevel(chosen)
-        logger.propagate = False
-    _configured = handler
-    return handler
+    root = logging.getLogger()
+    if not root.handlers:
+        root.addHandler(_StderrHandler())
+        if root.level > logging.WARNING or root.level == logging.NOTSET:
+            root.setLevel(logging.WARNING)
+    formatter = JsonFormatter()
+    for handler in root.handlers:
+        handler.setFormatter(formatter)
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(chosen)
+    _configured = True
 
 
 def new_error_id() -> str:

@@ -272,7 +272,8 @@ def _problems(prepared: PreparedProcess) -> list[str]:
         if w.code in LOSSY_WARNINGS:
             where = f" at line {w.line}" if w.line else ""
             problems.append(
-                f"the file is damaged{where}: recovery kept only what comes before; flows after it are lost"
+                f"the file is damaged{where}: only what comes before it was recovered; anything after it "
+                "(flows, tasks) is missing from the suite"
             )
     empty = [s.key for s, steps in zip(prepared.plan.scenarios, prepared.steps, strict=True) if not steps]
     if empty:
