@@ -8,7 +8,7 @@ import reflex as rx
 
 from components.feedback import import_feedback
 from components.layout import page
-from components.tables import rows_table
+from components.tables import more_rows_note, rows_table
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.generation.params import GenerationParams
 from orchestra_app.services import processes as process_service
@@ -355,4 +355,10 @@ ON_LOAD = [AppState.load_identity, SectionState.load_processes]
 
 
 def index() -> rx.Component:
-    return page(TITLE, _upload_card(), _process_table(), _detail())
+    return page(
+        TITLE,
+        _upload_card(),
+        _process_table(),
+        more_rows_note(SectionState.more.get("processes", ""), note_id="processes-more"),
+        _detail(),
+    )

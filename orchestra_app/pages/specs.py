@@ -8,7 +8,7 @@ import reflex as rx
 
 from components.feedback import import_feedback
 from components.layout import page
-from components.tables import rows_table
+from components.tables import more_rows_note, rows_table
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import session as svc
 from orchestra_app.services import specs as spec_service
@@ -168,6 +168,7 @@ def index() -> rx.Component:
         TITLE,
         _upload_card(),
         _specs_table(),
+        more_rows_note(SectionState.more.get("specs", ""), note_id="specs-more"),
         rx.cond(
             SpecsState.selected_spec != "",
             rows_table(

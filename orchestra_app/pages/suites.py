@@ -7,6 +7,7 @@ from typing import Any
 import reflex as rx
 
 from components.layout import page
+from components.tables import more_rows_note
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
@@ -174,4 +175,9 @@ ON_LOAD = [AppState.load_identity, SectionState.load_suites]
 
 
 def index() -> rx.Component:
-    return page(TITLE, _suites_table(), _binding_panel())
+    return page(
+        TITLE,
+        _suites_table(),
+        more_rows_note(SectionState.more.get("suites", ""), note_id="suites-more"),
+        _binding_panel(),
+    )
