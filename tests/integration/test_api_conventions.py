@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, func, select
 from starlette.requests import Request
 from starlette.routing import Route
@@ -32,6 +33,10 @@ async def _boom(_request: Request) -> None:
     raise RuntimeError("secret internal detail")
 
 
+async def _collide(_request: Request) -> None:
+    raise IntegrityError("INSERT INTO process ...", {}, Exception("duplicate key (secret)"))
+
+
 @pytest.fixture
 def engine(
     migrated_pg_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -49,7 +54,7 @@ def engine(
 
 @pytest.fixture
 def client(engine: sa.Engine) -> Iterator[TestClient]:
-    api = create_api(extra_routes=[Route("/v1/boom", _boom)])
+    api = create_api(extra_routes=[Route("/v1/boom", _boom), Route("/v1/collide", _collide)])
     with TestClient(api, raise_server_exceptions=False) as c:
         yield c
 
@@ -95,6 +100,12 @@ def test_unexpected_exception_is_json_500_with_logged_id(
     assert "secret internal detail" not in r.text and "Traceback" not in r.text
     logged = [rec for rec in caplog.records if getattr(rec, "errorId", None) == error["id"]]
     assert logged and logged[0].exc_info is not None and "secret internal detail" in logged[0].getMessage()
+
+
+def test_an_integrity_error_that_escapes_is_409_conflict(client: TestClient) -> None:
+    r = client.get("/api/v1/collide")
+    error = _error(r, 409)
+    assert error["kind"] == "conflict" and "retry" in str(error["message"]) and "secret" not in r.text
 
 
 # ---------------------------------------------------------------------------------- parameters

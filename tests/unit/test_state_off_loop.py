@@ -68,14 +68,26 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> Iterator[Calls]:
 
 
 def _on_loop(coro_fn: Callable[[], Any]) -> int:
-    """Run the handler on a fresh event loop; returns the loop thread's id."""
+    """Run the handler on a fresh event loop in a thread of its own (other tests may have left a loop
+    running in this one); returns the loop thread's id."""
     loop_thread: list[int] = []
+    failure: list[BaseException] = []
 
     async def main() -> Any:
         loop_thread.append(threading.get_ident())
         return await coro_fn()
 
-    asyncio.run(main())
+    def runner() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # re-raised below, in the test's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    thread.join(120)
+    if failure:
+        raise failure[0]
     return loop_thread[0]
 
 
