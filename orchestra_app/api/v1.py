@@ -188,13 +188,17 @@ def v1_routes() -> list[BaseRoute]:
 
 
 def create_api(extra_routes: list[BaseRoute] | None = None) -> Starlette:
-    """The API app: everything under ``/api`` answers JSON, unknown routes and methods included."""
-    routes = [
-        *v1_routes(),
-        *(extra_routes or []),
-        Route("/v1/{section}", list_section, methods=["GET"]),
-    ]
+    """The API app: everything under ``/api`` answers JSON, unknown routes and methods included.
+
+    ``extra_routes`` from other modules: paths relative to ``/api`` (``/v1/testruns``) go inside the
+    ``/api`` mount, before the generic collection route; any other path (``/metrics``, or a full
+    ``/api/v1/...`` path) is served at the top level, ahead of the mount. The exception handlers of
+    ``api/common.py`` apply to all of them.
+    """
+    inside = [r for r in extra_routes or [] if getattr(r, "path", "").startswith("/v1/")]
+    outside = [r for r in extra_routes or [] if r not in inside]
+    routes = [*v1_routes(), *inside, Route("/v1/{section}", list_section, methods=["GET"])]
     return Starlette(
-        routes=[Route(API_PREFIX, not_found), Mount(API_PREFIX, routes=routes)],
+        routes=[*outside, Route(API_PREFIX, not_found), Mount(API_PREFIX, routes=routes)],
         exception_handlers=EXCEPTION_HANDLERS,
     )

@@ -261,3 +261,22 @@ def test_detail_routes_refuse_bad_ids_and_hide_other_tenants(client: TestClient,
         and _count(engine, ScenarioSuite) == 1
         and _count(engine, ProtocolSpec) == 1
     )
+
+
+def test_extra_routes_inside_and_outside_the_api_mount(engine: sa.Engine) -> None:
+    from starlette.responses import PlainTextResponse
+
+    async def plain(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    api = create_api(
+        extra_routes=[
+            Route("/v1/things", plain, methods=["GET"]),  # relative: inside /api
+            Route("/api/v1/legacy", plain, methods=["GET"]),  # a full path: served as written
+            Route("/metrics", plain, methods=["GET"]),  # outside /api
+        ]
+    )
+    with TestClient(api, raise_server_exceptions=False) as c:
+        assert [c.get(p).text for p in ("/api/v1/things", "/api/v1/legacy", "/metrics")] == ["ok"] * 3
+        assert _error(c.post("/api/v1/things"), 405)["kind"] == "method_not_allowed"
+        assert c.get("/api/v1/processes").json()["total"] == 0  # the generic route still answers
