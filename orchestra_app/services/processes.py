@@ -199,6 +199,7 @@ def import_process(
             "capped": plan.capped,
             "pathCount": str(plan.path_count),
             "warnings": plan.warnings,
+            "uncoveredFlows": [u.to_json_dict() for u in plan.uncovered_flows],
         },
         created_by=principal.user_id,
     )
@@ -218,6 +219,7 @@ def import_process(
                 "nodes": generated.nodes,
                 "flows": generated.flows,
                 "decisions": generated.decisions,
+                **({"note": generated.note} if generated.note else {}),
             },
         )
         session.add(scenario)
@@ -275,7 +277,13 @@ def _problems(prepared: PreparedProcess) -> list[str]:
                 f"the file is damaged{where}: only what comes before it was recovered; anything after it "
                 "(flows, tasks) is missing from the suite"
             )
-    empty = [s.key for s, steps in zip(prepared.plan.scenarios, prepared.steps, strict=True) if not steps]
+    # A step-less scenario the generator kept on purpose carries a note (it alone covers some flow or
+    # outcome); one without a note means the steps were lost.
+    empty = [
+        s.key
+        for s, steps in zip(prepared.plan.scenarios, prepared.steps, strict=True)
+        if not steps and not s.note
+    ]
     if empty:
         problems.append(f"{len(empty)} scenario(s) have no step to run ({', '.join(empty[:10])})")
     if not prepared.plan.scenarios:

@@ -86,7 +86,7 @@ def test_damaged_file_is_a_partial_import_not_a_plain_success(client: TestClient
     damaged = _post(client, "cut.bpmn", ORDER[:700])
     assert damaged["outcome"] == "partial"
     problems = " ".join(damaged["problems"])  # type: ignore[arg-type]
-    assert "damaged at line" in problems and "no step" in problems
+    assert "damaged at line 11" in problems and "missing from the suite" in problems
     assert any("XML_RECOVERED" in w for w in damaged["warnings"])  # type: ignore[union-attr]
 
 

@@ -241,11 +241,18 @@ def _visits(suite: SuitePlan) -> int:
     return sum(len(s.nodes) for s in suite.scenarios)
 
 
+def _linear(graph: ControlFlowGraph, suite: SuitePlan) -> bool:
+    """The generator's own work counters (walk steps, search visits) stay linear in the graph's size: a
+    quadratic step would count tens of millions here."""
+    return suite.stats.nodes_visited + suite.stats.graph_visits <= 10 * len(graph.nodes)
+
+
 def test_twenty_thousand_node_chain_imports_and_generates_linearly() -> None:
     body = '<startEvent id="n0"/>' + "".join(f'<task id="n{i}"/>' for i in range(1, 20_000))
     body += "".join(f'<sequenceFlow id="f{i}" sourceRef="n{i}" targetRef="n{i + 1}"/>' for i in range(19_999))
     graph, suite = _generated(_bpmn(body), "chain.bpmn")
     assert (len(graph.nodes), len(suite.scenarios), _visits(suite)) == (20_000, 1, 20_000)
+    assert _linear(graph, suite) and suite.stats.walks == 1
 
 
 def _wide(width: int, gateway: str) -> bytes:
@@ -269,7 +276,8 @@ def test_five_thousand_way_gateway_stays_bounded(gateway: str, strategy: str) ->
     # paths mode spent 13 s on 12.5 million pairs of single-variant branches.
     graph, suite = _generated(_wide(5000, gateway), "wide.bpmn", strategy=strategy)
     cap = 5000 if strategy == "edges" else 200  # one scenario per branch at most / the paths default
-    assert 1 <= len(suite.scenarios) <= cap
+    assert 1 <= len(suite.scenarios) <= cap and suite.stats.scenarios_emitted <= cap
+    assert _linear(graph, suite)
     if gateway == "parallelGateway":  # one token per branch, all in one scenario
         assert len(suite.scenarios) == 1 and _visits(suite) == len(graph.nodes)
     else:  # start, split, branch task, join, end
@@ -316,6 +324,7 @@ def test_chain_of_parallel_blocks_is_linear(strategy: str) -> None:
     graph = _parallel_chain(2500)
     suite = generate_suite(graph, strategy=strategy)  # type: ignore[arg-type]
     assert suite.path_count == 1 and len(suite.scenarios) == 1 and _visits(suite) == len(graph.nodes)
+    assert _linear(graph, suite)
     assert suite.coverage.flows_covered == suite.coverage.flows_total
 
 
