@@ -15,7 +15,9 @@ runs at a lower CPU priority, and can be killed when it runs past its budget, wh
 * a worker's address space is capped at ``ORCHESTRA_IMPORT_MEMORY_MB``: running out is TOO_LARGE
   (413) and the worker is replaced;
 * an OrchestraError in the worker comes back as itself (kind, file, line, pointer); anything else
-  comes back as ``IsolatedFailure`` with the worker's traceback, for the caller to log.
+  comes back as ``IsolatedFailure`` with the worker's traceback, for the caller to log;
+* each task carries the caller's configuration (``ORCHESTRA_*``, ``DB_URL``, ...), so a worker acts
+  on the database and data folder the caller uses now.
 
 ``ORCHESTRA_IMPORT_ISOLATION=inline`` runs the work in the calling thread instead (debugging only).
 """
@@ -131,8 +133,9 @@ class _Worker:
     ) -> Any:
         """(status, payload) from the worker; None when the budget ran out (the worker is then killed)."""
         self.tasks += 1
+        request = (fn, args, kwargs, configuration())
         try:
-            _write_frame(self.stdin, pickle.dumps((fn, args, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
+            _write_frame(self.stdin, pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, OSError) as exc:
             raise _WorkerGone(str(exc)) from None
         if not self._wait_readable(budget):
@@ -256,6 +259,22 @@ def _run(
 
 # ----------------------------------------------------------------------------------------------- worker
 
+# The settings of orchestra_app/settings.py come from these variables; each task carries the caller's
+# values, so a worker started long ago works with the configuration the caller has now.
+_SETTINGS_VARS = ("DB_URL", "REDIS_URL", "MQ_URL", "OIDC_ISSUER", "AI_SERVICE_URL")
+
+
+def configuration() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith("ORCHESTRA_") or k in _SETTINGS_VARS}
+
+
+def _configure(env: dict[str, str]) -> None:
+    for key in [k for k in os.environ if k.startswith("ORCHESTRA_") or k in _SETTINGS_VARS]:
+        if key not in env:
+            del os.environ[key]
+    os.environ.update(env)
+    get_settings.cache_clear()
+
 
 def _answer(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
     try:
@@ -297,7 +316,8 @@ def _worker_main() -> None:
             request = _read_frame(inp)
         except _WorkerGone:
             return  # the parent closed the pipe: its server stopped
-        fn, args, kwargs = pickle.loads(request)
+        fn, args, kwargs, env = pickle.loads(request)
+        _configure(env)
         _write_frame(out, _answer(fn, args, kwargs))
 
 

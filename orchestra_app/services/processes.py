@@ -10,6 +10,7 @@ from uuid import UUID, uuid4
 
 from sqlmodel import Session, col, func, select
 
+from orchestra_app.db.engine import make_engine
 from orchestra_app.db.tables import Process, ProcessVersion, ScenarioStep, ScenarioSuite, TestScenario
 from orchestra_app.db.types import utcnow
 from orchestra_app.domain.errors import NotFound, ValidationFailed
@@ -25,6 +26,7 @@ from orchestra_app.services import artifacts, audit
 from orchestra_app.services.concurrency import insert_ignore, locked
 from orchestra_app.services.guards import check_upload, require
 from orchestra_app.services.isolation import run_isolated
+from orchestra_app.settings import get_settings
 
 DEFAULT_MAX_SCENARIOS = 200  # the app stores every scenario; the CLI's defaults are the generator's
 # Warnings that mean the stored graph lost part of the file (the import is partial, not a success).
@@ -110,15 +112,6 @@ def prepare_process(
     return PreparedProcess(graph, plan, steps)
 
 
-def prepare_isolated(
-    principal: Principal, *, data: bytes, filename: str, params: GenerationParams
-) -> PreparedProcess:
-    """Role and size checks, then ``prepare_process`` in a child process under the import budget."""
-    require(principal, Role.TEST_DESIGNER)
-    check_upload(data, filename)
-    return run_isolated(prepare_process, data, filename, params, what="importing the process", file=filename)
-
-
 def import_process(
     *,
     session: Session,
@@ -137,7 +130,7 @@ def import_process(
     Safe under concurrency: the process row is created with INSERT ... ON CONFLICT DO NOTHING and
     locked (FOR UPDATE on PostgreSQL) before the next version number is read. Run it through
     ``services.session.write`` so SQLite holds its write lock and a collision that still escapes is
-    retried. ``prepared`` (from ``prepare_isolated``) skips the parse.
+    retried. ``prepared`` (from ``prepare_process``) skips the parse.
     """
     require(principal, Role.TEST_DESIGNER)
     check_upload(data, filename)
@@ -299,29 +292,47 @@ def import_file(
     key: str | None = None,
     params: GenerationParams | None = None,
 ) -> ProcessImportResult:
-    """The app's and API's import: parse in a child process (budgeted), then store with retries.
+    """The app's and API's import: the whole import (parse, generate, store with retries) runs in an
+    import worker process under the import budget (services/isolation.py), so neither its CPU work nor
+    the storing of a large suite competes with the web server's event loop.
 
     Blocking; async callers run it in a thread.
     """
-    from orchestra_app.services import session as svc
-
+    require(principal, Role.TEST_DESIGNER)
+    check_upload(data, filename)
     params = params or GenerationParams()
     key_text = parse_text(key, name="key", max_length=MAX_KEY_LENGTH)
     if key_text:
         _explicit_key(key_text)  # refuse a bad key before the parse, not after
-    prepared = prepare_isolated(principal, data=data, filename=filename, params=params)
-    return svc.write(
-        import_process,
-        principal,
-        data=data,
-        filename=filename,
-        key=key,
-        strategy=params.strategy,
-        max_scenarios=params.max_scenarios,
-        max_loop=params.max_loop,
-        parallel=params.parallel,
-        prepared=prepared,
+    return run_isolated(
+        import_in_worker, principal, data, filename, key, params, what="importing the process", file=filename
     )
+
+
+def import_in_worker(
+    principal: Principal, data: bytes, filename: str, key: str | None, params: GenerationParams
+) -> ProcessImportResult:
+    """Inside an import worker: prepare, then store on a short-lived engine of the worker's own."""
+    from orchestra_app.services import session as svc
+
+    prepared = prepare_process(data, filename, params)
+    engine = make_engine(get_settings().database_url)
+    try:
+        return svc.write_on(
+            engine,
+            import_process,
+            principal,
+            data=data,
+            filename=filename,
+            key=key,
+            strategy=params.strategy,
+            max_scenarios=params.max_scenarios,
+            max_loop=params.max_loop,
+            parallel=params.parallel,
+            prepared=prepared,
+        )
+    finally:
+        engine.dispose()
 
 
 def _warning_text(code: str, message: str, element_id: str | None, line: int | None) -> str:

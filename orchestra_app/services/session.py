@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from orchestra_app.db.engine import session_scope
@@ -53,9 +54,16 @@ def write(use_case: Callable[..., T], /, principal: Principal, **kwargs: object)
     The unit of work holds the write lock on SQLite from its first statement and is retried a few
     times when a concurrent caller still wins a race (then ``Conflict``); see services/concurrency.py.
     """
+    return write_on(None, use_case, principal, **kwargs)
+
+
+def write_on(
+    engine: Engine | None, use_case: Callable[..., T], /, principal: Principal, **kwargs: object
+) -> T:
+    """``write`` on a given engine (an import worker uses a short-lived one of its own)."""
 
     def once() -> T:
-        with session_scope(write=True) as session:
+        with session_scope(engine, write=True) as session:
             return use_case(session=session, principal=principal, **kwargs)
 
     return retrying(once, what=getattr(use_case, "__name__", "write").replace("_", " "))

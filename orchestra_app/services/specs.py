@@ -8,6 +8,7 @@ from uuid import UUID
 
 from sqlmodel import Session, select
 
+from orchestra_app.db.engine import make_engine
 from orchestra_app.db.tables import ProtocolSpec
 from orchestra_app.domain.errors import NotFound
 from orchestra_app.domain.names import clean_name, slug
@@ -19,6 +20,7 @@ from orchestra_app.services import artifacts, audit
 from orchestra_app.services.concurrency import advisory_lock
 from orchestra_app.services.guards import check_upload, require
 from orchestra_app.services.isolation import run_isolated
+from orchestra_app.settings import get_settings
 
 PROTOCOL_IDS = {"http": "http", "asyncapi": "kafka", "grpc": "grpc"}
 
@@ -133,16 +135,36 @@ def import_spec(
 def import_file(
     principal: Principal, *, data: bytes, filename: str, service_name: str | None = None
 ) -> SpecImportResult:
-    """The app's and API's spec import: parse in a child process (budgeted), then store with retries."""
-    from orchestra_app.services import session as svc
-
+    """The app's and API's spec import: parse and store (with retries) in an import worker process
+    under the import budget (services/isolation.py)."""
     require(principal, Role.TEST_DESIGNER)
     check_upload(data, filename)
     parse_text(service_name, name="service", max_length=120)
-    summary = run_isolated(parse_spec_bytes, data, filename, what="importing the spec", file=filename)
-    return svc.write(
-        import_spec, principal, data=data, filename=filename, service_name=service_name, summary=summary
+    return run_isolated(
+        import_in_worker, principal, data, filename, service_name, what="importing the spec", file=filename
     )
+
+
+def import_in_worker(
+    principal: Principal, data: bytes, filename: str, service_name: str | None
+) -> SpecImportResult:
+    """Inside an import worker: parse, then store on a short-lived engine of the worker's own."""
+    from orchestra_app.services import session as svc
+
+    summary = parse_spec_bytes(data, filename)
+    engine = make_engine(get_settings().database_url)
+    try:
+        return svc.write_on(
+            engine,
+            import_spec,
+            principal,
+            data=data,
+            filename=filename,
+            service_name=service_name,
+            summary=summary,
+        )
+    finally:
+        engine.dispose()
 
 
 def get_spec(*, session: Session, principal: Principal, spec_id: UUID) -> ProtocolSpec:
