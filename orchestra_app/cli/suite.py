@@ -58,7 +58,7 @@ def list_command(as_json: JsonOpt = False, db: Db = None) -> None:
     """The suites in the database."""
     from orchestra_app.services.catalog import list_suites
 
-    rows = run_use_case(db, list_suites)
+    rows = run_use_case(db, list_suites, limit=500).items
     if as_json:
         echo_json(rows)
         return

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
-from uuid import UUID
 
 import reflex as rx
 
 from components.layout import page
-from orchestra_app.domain.errors import OrchestraError
+from components.tables import more_rows_note
+from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import binding
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
-from state.base import AppState, SectionState
+from state.base import SECTION_LIMIT, AppState, SectionState, blocking, error_text
 
 ROUTE = "/suites"
 TITLE = "Suites"
@@ -39,21 +38,21 @@ class SuitesState(AppState):
         self.selected_suite = suite_id
         self.bindings, self.overrides, self.bind_error, self.bind_message = [], {}, "", ""
         self.spec_message, self.chain_message, self.chain_overrides = "", "", {}
-        principal = self.principal()
         try:
-            suite = UUID(suite_id)
-            specs = await asyncio.to_thread(svc.section_rows, "specs", principal)
-            chosen = await asyncio.to_thread(svc.run, binding.suite_specs, principal, suite_id=suite)
-            chaining = await asyncio.to_thread(svc.run, binding.suite_chaining, principal, suite_id=suite)
-        except (OrchestraError, ValueError) as exc:
-            self.bind_error = str(exc)
+            suite = parse_uuid(suite_id, name="suite")
+            principal = await self.caller()
+            specs = await blocking(svc.section_rows, "specs", principal, limit=SECTION_LIMIT)
+            chosen = await blocking(svc.run, binding.suite_specs, principal, suite_id=suite)
+            chaining = await blocking(svc.run, binding.suite_chaining, principal, suite_id=suite)
+        except Exception as exc:
+            self.bind_error = error_text(exc, where="select suite")
             return
         self.available_specs = [
             {
                 "id": r["id"],
                 "label": f"{r['service']} {r['version']} ({r['protocol']}, {r['operations']} operations)",
             }
-            for r in specs
+            for r in specs.items
         ]
         self.chosen_specs = [str(r.spec_id) for r in chosen]
         self.chaining = [_chain_row(r) for r in chaining]
@@ -67,15 +66,14 @@ class SuitesState(AppState):
     async def save_specs(self) -> None:
         self.spec_message, self.bind_error = "", ""
         try:
-            rows = await asyncio.to_thread(
-                svc.run,
-                binding.set_suite_specs,
-                self.principal(),
-                suite_id=UUID(self.selected_suite),
-                spec_ids=[UUID(s) for s in self.chosen_specs],
+            suite = parse_uuid(self.selected_suite, name="suite")
+            spec_ids = [parse_uuid(s, name="spec") for s in self.chosen_specs]
+            principal = await self.caller()
+            rows = await blocking(
+                svc.write, binding.set_suite_specs, principal, suite_id=suite, spec_ids=spec_ids
             )
-        except (OrchestraError, ValueError) as exc:
-            self.bind_error = str(exc)
+        except Exception as exc:
+            self.bind_error = error_text(exc, where="save suite specs")
             return
         names = ", ".join(f"{r.service_name} {r.version}" for r in rows) or "none"
         self.spec_message = f"This suite binds to: {names}"
@@ -88,15 +86,14 @@ class SuitesState(AppState):
     async def bind(self) -> None:
         self.bind_error, self.bind_message = "", ""
         overrides = {k: v.strip() for k, v in self.overrides.items() if v.strip()}
-        principal = self.principal()
         try:
-            suite = UUID(self.selected_suite)
-            rows = await asyncio.to_thread(
-                svc.run, bind_suite, principal, suite_id=suite, overrides=overrides
-            )
-            chaining = await asyncio.to_thread(svc.run, binding.suite_chaining, principal, suite_id=suite)
-        except (OrchestraError, ValueError) as exc:
-            self.bind_error = str(exc)
+            suite = parse_uuid(self.selected_suite, name="suite")
+            principal = await self.caller()
+            # Matching every step against every spec is CPU and database work: off the event loop.
+            rows = await blocking(svc.write, bind_suite, principal, suite_id=suite, overrides=overrides)
+            chaining = await blocking(svc.run, binding.suite_chaining, principal, suite_id=suite)
+        except Exception as exc:
+            self.bind_error = error_text(exc, where="bind suite")
             return
         self.bindings = [r.as_row() for r in rows]
         self.chaining = [_chain_row(r) for r in chaining]
@@ -129,15 +126,13 @@ class SuitesState(AppState):
             self.chain_message = "Type a source ({{step...}}), 'data' or 'reset' next to an input first."
             return
         try:
-            rows = await asyncio.to_thread(
-                svc.run,
-                binding.override_chaining,
-                self.principal(),
-                suite_id=UUID(self.selected_suite),
-                overrides=overrides,
+            suite = parse_uuid(self.selected_suite, name="suite")
+            principal = await self.caller()
+            rows = await blocking(
+                svc.write, binding.override_chaining, principal, suite_id=suite, overrides=overrides
             )
-        except (OrchestraError, ValueError) as exc:
-            self.bind_error = str(exc)
+        except Exception as exc:
+            self.bind_error = error_text(exc, where="override chaining")
             return
         self.chaining = [_chain_row(r) for r in rows]
         self.chain_overrides = {}
@@ -159,7 +154,7 @@ def _suites_table() -> rx.Component:
                 rx.table.row(
                     *[
                         rx.table.column_header_cell(h)
-                        for h in ("Name", "Process", "Version", "Scenarios", "Tags", "Created", "")
+                        for h in ("Name", "Process key", "Version", "Scenarios", "Tags", "Created", "")
                     ]
                 )
             ),
@@ -167,7 +162,14 @@ def _suites_table() -> rx.Component:
                 rx.foreach(
                     rows,
                     lambda row: rx.table.row(
-                        rx.table.cell(row["name"]),
+                        rx.table.cell(
+                            rx.hstack(
+                                rx.text(row["name"]),
+                                rx.badge(row["process"], variant="soft", color_scheme="gray"),
+                                spacing="2",
+                                align="center",
+                            )
+                        ),
                         rx.table.cell(row["process"]),
                         rx.table.cell(row["process_version"]),
                         rx.table.cell(row["scenarios"]),
@@ -350,4 +352,9 @@ ON_LOAD = [AppState.load_identity, SectionState.load_suites]
 
 
 def index() -> rx.Component:
-    return page(TITLE, _suites_table(), _binding_panel())
+    return page(
+        TITLE,
+        _suites_table(),
+        more_rows_note(SectionState.more.get("suites", ""), note_id="suites-more"),
+        _binding_panel(),
+    )
