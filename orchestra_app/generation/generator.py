@@ -171,7 +171,7 @@ class _Generator:
         stats = self.stats
         stats.walks = self.walker.walks
         stats.nodes_visited = self.walker.nodes_visited
-        stats.graph_visits = prep.work + self.graph.visits + self._dist_visits
+        stats.graph_visits = prep.work + self.graph.visits + self._dist_visits + self.walker.search_visits
         return SuitePlan(
             strategy=self.strategy,
             scenarios=scenarios,
@@ -445,11 +445,12 @@ class _Generator:
         self._expanding.add(split)
         try:
             variants: list[list[Run]] = []
-            for edge_id in prep.out[split]:
+            for edge_id in self.walker.branch_order(split):
                 branch = Region(
                     starts=(((prep.edges[edge_id].target, edge_id),),),
                     forbidden=frozenset(forbidden),
                     skip_loops=frozenset(skip),
+                    branch=True,
                 )
                 cap = min(self.limit, BRANCH_VARIANT_CAP)
                 variants.append(self._paths(branch, prep.scope_key(prep.nodes[split]), cap))
