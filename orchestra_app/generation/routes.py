@@ -464,10 +464,14 @@ def _root_reason(prep: Prepared, nid: str) -> UncoveredReason:
         node.event_definition == "link" or "link" in node.event_definitions
     ):
         return UncoveredReason.UNMATCHED_LINK
+    if (
+        node.extensions.get("isForCompensation") is True
+        or node.event_definition == "compensate"
+        or "compensate" in node.event_definitions
+    ):
+        return UncoveredReason.COMPENSATION_ONLY  # also a compensation boundary event's own flows
     if node.type == "boundaryEvent":
         return UncoveredReason.DETACHED_BOUNDARY
-    if node.extensions.get("isForCompensation") is True or node.event_definition == "compensate":
-        return UncoveredReason.COMPENSATION_ONLY
     return UncoveredReason.NO_PATH_FROM_START
 
 
@@ -486,8 +490,9 @@ def _root_detail(prep: Prepared, root: str, reason: UncoveredReason) -> str:
             "which is not an activity of the model"
         )
     if reason is UncoveredReason.COMPENSATION_ONLY:
+        what = "compensation boundary event" if node.type == "boundaryEvent" else "compensation handler"
         return (
-            f"the way here starts at compensation handler {name}, which runs only when compensation is "
+            f"the way here starts at {what} {name}, which runs only when compensation is "
             "thrown, not as part of a scenario"
         )
     return (

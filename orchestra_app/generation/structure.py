@@ -206,7 +206,10 @@ def prepare(graph: ControlFlowGraph, *, max_loop: int | None = None) -> Prepared
     _link_jumps(prep)
     for nid, node in nodes.items():
         if node.type == "boundaryEvent" and node.attached_to in nodes:
-            prep.boundaries.setdefault(node.attached_to, []).append(nid)
+            # A compensation boundary event never interrupts its activity: it only links the handler
+            # that compensation runs after the activity completed (not simulated). It is no option.
+            if node.event_definition != "compensate" and "compensate" not in node.event_definitions:
+                prep.boundaries.setdefault(node.attached_to, []).append(nid)
             continue
         if node.parent_id and node.parent_id in nodes:
             prep.children.setdefault(node.parent_id, []).append(nid)

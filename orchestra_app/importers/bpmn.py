@@ -667,8 +667,8 @@ class _Reader:
         for end in ("source", "target"):
             raw = pending.raw_source if end == "source" else pending.raw_target
             resolved = self.resolve(raw, pending.scope)
-            if resolved is None and raw and raw in allow_participants:
-                resolved = raw
+            if resolved is None and raw and allow_participants:
+                resolved = raw if raw in allow_participants else self.local_ref(raw, allow_participants)
             if resolved is None:
                 what = (
                     f"unknown element {self.dangling(raw)}" if raw else "nothing (the attribute is missing)"
