@@ -29,6 +29,7 @@ from orchestra_app.generation.routes import (
     TokenGraph,
     plan_route,
     reach,
+    toward_joins,
     unreached_reasons,
 )
 from orchestra_app.generation.steps import node_has_step
@@ -254,7 +255,11 @@ class _Generator:
             if plan is None:
                 self.failed[goal] = UncoveredReason.LOOP_LIMIT
                 continue
-            run = self.walker.run(region, RouteChooser(prep, plan, dist, covered), scope, route=True)
+            # Only a pending terminate makes a join short of tokens wait (else it is released anyway):
+            # then the tokens the route does not steer head for the joins it passes.
+            toward = toward_joins(self.graph, plan) if prep.terminates else None
+            chooser = RouteChooser(prep, plan, dist, covered, self.graph.calm_distances(), toward)
+            run = self.walker.run(region, chooser, scope, route=True)
             if goal not in run.keys:
                 self.failed[goal] = UncoveredReason.NO_TOKEN_PATH
                 continue

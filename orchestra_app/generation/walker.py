@@ -134,7 +134,7 @@ class _Scope:
     parked: dict[str, list[str]] = field(default_factory=dict)  # join -> flows its waiting tokens came by
     parked_debts: dict[str, list[Debt]] = field(default_factory=dict)  # debts the waiting tokens carry
     debts: list[Debt] = field(default_factory=list)  # made by interruptions in this scope
-    terminate: Token | None = None  # the first token that reached a terminate end event
+    terminates: list[Token] = field(default_factory=list)  # tokens waiting at terminate end events
     esp_done: bool = False
     stopped: bool = False
 
@@ -162,6 +162,7 @@ class Walker:
         self._owed: dict[str, frozenset[str]] = {}
         self._order: dict[str, list[str]] = {}
         self._inc_sets: dict[str, frozenset[str]] = {}
+        self._ends: dict[tuple[tuple[str, str | None], ...], list[Option]] = {}
         self.search_visits = 0  # nodes visited by the searches below (owed joins, branch order)
         self.subset_cap = 15
         self.capped = False
@@ -254,7 +255,8 @@ class Walker:
 
         When no token can move, the lowest waiting join that may fire fires (``_next_join``); when
         none may, a token that reached a terminate end event ends the scope (it waited so that every
-        other token could first move as far as it can: see docs/scenario-generation.md).
+        other token could first move as far as it can: see docs/scenario-generation.md). When several
+        wait, which one ends the scope is a choice point (the interleaving decides it).
         """
         prep = self.prep
         terminates = prep.terminates
@@ -263,9 +265,8 @@ class Walker:
             while stack and not scope.stopped and not run.truncated:
                 node, via, debts = stack.pop()
                 if node in terminates:
-                    if scope.terminate is None:
-                        scope.terminate = (node, via, debts)
-                    continue  # a later terminating token never gets there: the first one ends the scope
+                    scope.terminates.append((node, via, debts))
+                    continue
                 if via is not None and not self._traverse(run, via):
                     continue
                 if via is not None and prep.is_parking(node):
@@ -284,10 +285,11 @@ class Walker:
                 carried = tuple(dict.fromkeys(scope.parked_debts.pop(join, ())))
                 self._execute(run, join, stack, scope, carried)
                 continue
-            if scope.terminate is None or scope.defer:
+            if not scope.terminates or scope.defer:
                 return
-            node, via, debts = scope.terminate
-            scope.terminate = None
+            options = self._terminate_options(scope)
+            node, via, debts = scope.terminates[self._choose(run, f"terminate:{scope.key}", options)]
+            scope.terminates.clear()  # the other terminating tokens never get to their end events
             if via is None or self._traverse(run, via):
                 self._execute(run, node, stack, scope, debts)
             # Every other token of the scope ends here: waiting at joins or not yet moved.
@@ -311,7 +313,7 @@ class Walker:
             if not vias or join in scope.forbidden:
                 continue
             if prep.nodes[join].type == "parallelGateway" and not self._complete(join, vias):
-                if scope.terminate is not None:
+                if scope.terminates:
                     continue
                 if scope.debts and any(join in debt.joins for debt in scope.debts):
                     continue
@@ -319,6 +321,23 @@ class Walker:
             if best_rank is None or rank < best_rank:
                 best, best_rank = join, rank
         return best
+
+    def _terminate_options(self, scope: _Scope) -> list[Option]:
+        """One option per waiting terminating token (cached by the tokens: stable identity)."""
+        key = tuple((node, via) for node, via, _ in scope.terminates)
+        cached = self._ends.get(key)
+        if cached is None:
+            edges = self.prep.edges
+            cached = self._ends[key] = [
+                Option(
+                    "terminate",
+                    frozenset({via} if via is not None and edges[via].real else ()),
+                    payload=i,
+                    next=node,
+                )
+                for i, (node, via) in enumerate(key)
+            ]
+        return cached
 
     def _complete(self, join: str, vias: list[str]) -> bool:
         wanted = self._inc_sets.get(join)
@@ -482,7 +501,7 @@ class Walker:
         return cached
 
     def branch_order(self, split: str) -> list[str]:
-        """The order an AND-split's branches run in: document order, terminating branches last.
+        """The order a split's branches run in: document order, terminating branches last.
 
         A branch that can reach a terminate end event of the scope (before any join) runs after its
         siblings: the interleaving in which every other branch moves before the terminate ends them,
@@ -575,6 +594,9 @@ class Walker:
             self._record(run, nid, chosen_edges)
             if idx and chosen_subset.label and not self._controls_loop(nid):
                 run.labels.append(chosen_subset.label)
+            order = self.branch_order(nid)
+            if order is not outs:
+                chosen_edges.sort(key=order.index)  # terminating branches last, as at AND-splits
             for edge_id in reversed(chosen_edges):
                 stack.append((prep.edges[edge_id].target, edge_id, debts))
             return
@@ -875,9 +897,8 @@ def _merge(run: Run, variant: Run, scope: _Scope) -> None:
             scope.parked.setdefault(join, []).extend(vias)
     for join, owed in rest.parked_debts.items():
         scope.parked_debts.setdefault(join, []).extend(copy(d) for d in owed)
-    if rest.terminate is not None and scope.terminate is None:
-        node, via, owed_by = rest.terminate
-        scope.terminate = (node, via, tuple(copy(d) for d in owed_by))
+    for node, via, owed_by in rest.terminates:
+        scope.terminates.append((node, via, tuple(copy(d) for d in owed_by)))
 
 
 def _condition(flow: Any) -> str | None:
