@@ -5,6 +5,7 @@ Import this module before any actor module (Dramatiq binds actors to the broker 
 
 from __future__ import annotations
 
+import os
 import threading
 
 import dramatiq
@@ -13,6 +14,7 @@ from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 from dramatiq.results.backends.stub import StubBackend
 
+from orchestra_app.observability.logging import configure_logging
 from orchestra_app.settings import get_settings
 
 _in_process_worker: dramatiq.Worker | None = None
@@ -35,6 +37,8 @@ def _make_broker() -> dramatiq.Broker:
     return broker
 
 
+if os.environ.get("ORCHESTRA_WORKER_PROCESS") == "1":  # set by `orchestra worker`
+    configure_logging()
 broker = _make_broker()
 dramatiq.set_broker(broker)
 

@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=PROJECT_ROOT / ".orchestra", alias="ORCHESTRA_DATA_DIR")
     port: int = Field(default=3000, alias="ORCHESTRA_PORT")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, alias="ORCHESTRA_MAX_UPLOAD_BYTES")
+    # Imports (parse + generate) run in child processes under these limits (services/isolation.py).
+    import_timeout_s: float = Field(default=30.0, gt=0, alias="ORCHESTRA_IMPORT_TIMEOUT_S")
+    import_workers: int = Field(default=0, ge=0, alias="ORCHESTRA_IMPORT_WORKERS")  # 0: CPU count, >= 2
+    import_queue_s: float = Field(default=120.0, gt=0, alias="ORCHESTRA_IMPORT_QUEUE_S")
+    import_memory_mb: int = Field(default=2048, ge=0, alias="ORCHESTRA_IMPORT_MEMORY_MB")  # 0: no cap
+    import_isolation: str = Field(default="process", alias="ORCHESTRA_IMPORT_ISOLATION")  # or "inline"
 
     @field_validator("db_url")
     @classmethod

@@ -48,6 +48,7 @@ def worker(
             "REDIS_URL is not set: in the embedded default the app runs its worker in-process.", err=True
         )
         raise typer.Exit(2)
+    os.environ["ORCHESTRA_WORKER_PROCESS"] = "1"  # executor/broker.py: JSON logs in every worker process
     argv = [sys.executable, "-m", "dramatiq", "executor.actors", "-p", str(processes), "-t", str(threads)]
     os.execv(sys.executable, argv)
 
@@ -60,4 +61,7 @@ def _redact(url: str) -> str:
 
 
 def main() -> None:
+    from orchestra_app.observability.logging import configure_logging
+
+    configure_logging()  # logs (and unexpected errors with their id) as JSON lines on stderr
     app()

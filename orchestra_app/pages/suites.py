@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID
 
 import reflex as rx
 
 from components.layout import page
-from orchestra_app.domain.errors import OrchestraError
+from components.tables import more_rows_note
+from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
-from state.base import AppState, SectionState
+from state.base import AppState, SectionState, blocking, error_text
 
 ROUTE = "/suites"
 TITLE = "Suites"
@@ -34,15 +34,16 @@ class SuitesState(AppState):
         self.overrides[node_id] = value
 
     @rx.event
-    def bind(self) -> Any:
+    async def bind(self) -> Any:
         self.bind_error, self.bind_message = "", ""
         overrides = {k: v.strip() for k, v in self.overrides.items() if v.strip()}
         try:
-            rows = svc.run(
-                bind_suite, self.principal(), suite_id=UUID(self.selected_suite), overrides=overrides
-            )
-        except (OrchestraError, ValueError) as exc:
-            self.bind_error = str(exc)
+            suite_id = parse_uuid(self.selected_suite, name="suite")
+            principal = await self.caller()
+            # Matching every step against every spec is CPU and database work: off the event loop.
+            rows = await blocking(svc.write, bind_suite, principal, suite_id=suite_id, overrides=overrides)
+        except Exception as exc:
+            self.bind_error = error_text(exc, where="bind suite")
             return None
         self.bindings = [r.as_row() for r in rows]
         bound = sum(r.status in ("EXPLICIT", "MATCHED") for r in rows)
@@ -61,7 +62,7 @@ def _suites_table() -> rx.Component:
                 rx.table.row(
                     *[
                         rx.table.column_header_cell(h)
-                        for h in ("Name", "Process", "Version", "Scenarios", "Tags", "Created", "")
+                        for h in ("Name", "Process key", "Version", "Scenarios", "Tags", "Created", "")
                     ]
                 )
             ),
@@ -69,7 +70,14 @@ def _suites_table() -> rx.Component:
                 rx.foreach(
                     rows,
                     lambda row: rx.table.row(
-                        rx.table.cell(row["name"]),
+                        rx.table.cell(
+                            rx.hstack(
+                                rx.text(row["name"]),
+                                rx.badge(row["process"], variant="soft", color_scheme="gray"),
+                                spacing="2",
+                                align="center",
+                            )
+                        ),
                         rx.table.cell(row["process"]),
                         rx.table.cell(row["process_version"]),
                         rx.table.cell(row["scenarios"]),
@@ -167,4 +175,9 @@ ON_LOAD = [AppState.load_identity, SectionState.load_suites]
 
 
 def index() -> rx.Component:
-    return page(TITLE, _suites_table(), _binding_panel())
+    return page(
+        TITLE,
+        _suites_table(),
+        more_rows_note(SectionState.more.get("suites", ""), note_id="suites-more"),
+        _binding_panel(),
+    )
