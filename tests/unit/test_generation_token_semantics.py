@@ -541,3 +541,30 @@ def test_random_token_games_keep_the_invariants_and_cover_every_flow(strategy: s
             failures.append(f"seed {seed}: {problems[:2]}")
     assert terminates > 100  # the family does exercise terminate end events
     assert not failures, failures
+
+
+@pytest.mark.parametrize("interrupting", [False, True])
+def test_a_terminate_inside_an_event_subprocess_ends_that_event_subprocess(interrupting: bool) -> None:
+    b = GraphBuilder()
+    b.node("start", "startEvent")
+    b.node("a", "serviceTask", "Take order")
+    b.node("c", "serviceTask", "Ship order")
+    b.node("end", "endEvent")
+    b.flow("start", "a")
+    b.flow("a", "c")
+    b.flow("c", "end")
+    b.node("esp", "subProcess", "Cancellation", triggered_by_event=True)
+    b.node("cancel", "startEvent", "Cancel received", parent_id="esp", cancel_activity=interrupting)
+    b.node("refund", "serviceTask", "Refund", parent_id="esp")
+    _terminate(b, "esp_stop", parent_id="esp")
+    b.flow("cancel", "refund")
+    b.flow("refund", "esp_stop")
+    suite = _suite(b.graph())
+    [triggered] = [s for s in suite.scenarios if s.kind is ScenarioKind.EXCEPTION]
+    assert (
+        triggered.nodes[:7] == ["start", "a", "esp", "cancel", "refund", "esp_stop", "c"][:7] or interrupting
+    )
+    if interrupting:
+        assert triggered.nodes[-1] == "esp_stop" and "c" not in triggered.nodes
+    else:
+        assert triggered.nodes == ["start", "a", "esp", "cancel", "refund", "esp_stop", "c", "end"]
