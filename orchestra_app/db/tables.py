@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from orchestra_app.db.types import JSONB_OR_JSON, NAMING_CONVENTION, enum_type, utcnow
 from orchestra_app.domain.graph import SourceType
+from orchestra_app.domain.runs import RunMode, RunStatus
 from orchestra_app.domain.steps import ChannelType, StepKind, StepStatus
 from orchestra_app.domain.tenancy import Role
 
@@ -38,22 +39,6 @@ class DataSetOrigin(StrEnum):
     MANUAL = "MANUAL"
     AI_GENERATED = "AI_GENERATED"
     IMPORTED = "IMPORTED"
-
-
-class RunMode(StrEnum):
-    RUN_ALL_STEPS = "RUN_ALL_STEPS"
-    STOP_ON_FIRST_FAILURE = "STOP_ON_FIRST_FAILURE"
-    SINGLE_STEP = "SINGLE_STEP"
-    FROM_STEP = "FROM_STEP"
-
-
-class RunStatus(StrEnum):
-    PENDING = "PENDING"
-    QUEUED = "QUEUED"
-    IN_PROGRESS = "IN_PROGRESS"
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 def _id() -> Any:
