@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from orchestra_app.api import runs as runs_api
+from orchestra_app.api.errors import error_response
 from orchestra_app.db.engine import get_engine
 from orchestra_app.domain.errors import ErrorKind, OrchestraError
 from orchestra_app.services import processes as process_service
@@ -23,19 +25,7 @@ from orchestra_app.services import specs as spec_service
 from orchestra_app.services.health import check_health
 from orchestra_app.settings import get_settings
 
-STATUS_BY_KIND = {
-    ErrorKind.NOT_FOUND: 404,
-    ErrorKind.PERMISSION_DENIED: 403,
-    ErrorKind.TOO_LARGE: 413,
-    ErrorKind.CONFLICT: 409,
-    ErrorKind.CONFIGURATION: 500,
-}
-
-
-def _error(exc: OrchestraError) -> JSONResponse:
-    return JSONResponse(
-        {"error": {**exc.to_dict(), "text": str(exc)}}, status_code=STATUS_BY_KIND.get(exc.kind, 400)
-    )
+_error = error_response
 
 
 async def _read_upload(request: Request) -> tuple[bytes, str]:
@@ -121,6 +111,7 @@ async def list_section(request: Request) -> JSONResponse:
 def create_api() -> Starlette:
     return Starlette(
         routes=[
+            *runs_api.routes(),  # before /api/v1/{section}, which would swallow /api/v1/testruns
             Route("/api/v1/health", health, methods=["GET"]),
             Route("/api/v1/processes", import_process, methods=["POST"]),
             Route("/api/v1/specs", import_spec, methods=["POST"]),

@@ -17,6 +17,7 @@ from orchestra_app.engine.events import (
     RunQueued,
     RunRequeued,
     RunStarted,
+    RunState,
     StepFinished,
     StepStarted,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "RunQueued",
     "RunRequeued",
     "RunStarted",
+    "RunState",
     "RunStatus",
     "StepFinished",
     "StepRunner",

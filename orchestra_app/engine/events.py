@@ -132,5 +132,17 @@ class RunCancelled(RunFinished):
     status: str = "CANCELLED"
 
 
+@dataclass(kw_only=True)
+class RunState(RunEvent):
+    """Not emitted by the runner: what the database says about a run when a follower joins."""
+
+    persisted: ClassVar[bool] = False
+
+    status: str = "QUEUED"
+    worker: str | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    reason: str | None = None
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)

@@ -1,0 +1,95 @@
+"""Executes one run in a worker: claim, build its environment, run the engine, record every event.
+
+The engine's events go to three consumers, in this order: the database (RunWriter: each step's
+result is committed before anything else hears of it), the event bus (Redis Streams / in-process)
+and the Prometheus metrics.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from executor import monitor as run_monitor
+from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.engine import new_context, run_steps
+from orchestra_app.engine.events import RunEvent
+from orchestra_app.observability import metrics
+from orchestra_app.plugins.base import ExecutionEnvironment
+from orchestra_app.plugins.registry import PluginRegistry
+from orchestra_app.services import run_store
+from orchestra_app.services.run_events import EventBus, get_event_bus
+from orchestra_app.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+
+def execute(
+    run_id: UUID,
+    *,
+    monitor: run_monitor.RunMonitor | None = None,
+    bus: EventBus | None = None,
+    registry: PluginRegistry | None = None,
+) -> str:
+    """Runs ``run_id`` if it is QUEUED; returns what happened ("PASSED", "skipped", "lost", ...).
+
+    Idempotent: a second message for the same run finds it claimed or ended and does nothing.
+    """
+    monitor = monitor or run_monitor.current()
+    claimed = run_store.claim_run(run_id, monitor.worker_id)
+    if claimed is None:
+        return "skipped"
+    bus = bus or get_event_bus()
+    settings = get_settings()
+    snapshot = claimed.snapshot
+    monitor.hold(run_id, claimed.attempt, cancelled=claimed.cancel_requested)
+    environment: ExecutionEnvironment | None = None
+    try:
+        try:
+            environment = run_store.build_environment(snapshot)
+        except (OrchestraError, ValidationError) as exc:
+            run_store.fail_unstarted(claimed, f"environment {snapshot.environment.name!r}: {exc}")
+            return "FAILED"
+        writer = run_store.RunWriter(claimed)
+
+        def emit(event: RunEvent) -> None:
+            if event.persisted:
+                writer.write(event)  # raises RunLost when the run was taken from this worker
+            bus.publish(event)
+            metrics.observe(event)
+
+        context = new_context(run_id=run_id, data=snapshot.data, variables=snapshot.variables)
+        try:
+            outcome = run_steps(
+                snapshot.steps,
+                environment,
+                context,
+                mode=claimed.mode,
+                start_index=claimed.start_index,
+                previous_results=claimed.previous,
+                previous_run_id=claimed.previous_run_id,
+                recorded=claimed.recorded,
+                emit=emit,
+                should_cancel=lambda: monitor.should_stop(run_id),
+                step_timeout_s=snapshot.step_timeout_s or settings.step_timeout_s,
+                run_timeout_s=snapshot.run_timeout_s or settings.run_timeout_s,
+                registry=registry,
+                run_id=run_id,
+                tenant_id=claimed.tenant_id,
+                attempt=claimed.attempt,
+                seq_start=claimed.seq_start,
+                worker=monitor.worker_id,
+            )
+        except OrchestraError as exc:  # the pinned plan is unusable (e.g. FROM_STEP results missing)
+            run_store.fail_unstarted(claimed, str(exc))
+            return "FAILED"
+        return outcome.status.value
+    except run_store.RunLost as exc:
+        log.warning("%s; this worker stops running it", exc)
+        return "lost"
+    finally:
+        monitor.release(run_id)
+        if environment is not None:
+            environment.close()

@@ -1,0 +1,72 @@
+"""Cross-cutting worker concerns in one Dramatiq middleware (not in each actor).
+
+* worker boot / shutdown: start and stop this process's RunMonitor (heartbeats, cancel flags, reaper);
+* log context: the run id of the message a thread is processing (``%(run_id)s`` in log records);
+* final status on crash: a run still IN_PROGRESS under this worker after its actor raised ends
+  FAILED with the error, instead of waiting for the reaper to retry it;
+* session cleanup: every unit of work closes its session itself (session_scope / RunWriter), so
+  nothing is left to close here.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from typing import Any
+from uuid import UUID
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Middleware
+
+from executor import monitor as run_monitor
+from orchestra_app.services import run_store
+
+log = logging.getLogger(__name__)
+current_run: contextvars.ContextVar[str] = contextvars.ContextVar("orchestra_run_id", default="-")
+
+
+class _RunIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = current_run.get()
+        return True
+
+
+class OrchestraMiddleware(Middleware):
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        logging.getLogger().addFilter(_RunIdFilter())
+        run_monitor.current()  # starts the monitor thread of this process
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        run_monitor.stop_current()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        if message.actor_name == "execute_run" and message.args:
+            current_run.set(str(message.args[0]))
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        if message.actor_name != "execute_run" or not message.args:
+            return
+        current_run.set("-")
+        if exception is None:
+            return
+        try:
+            run_id = UUID(str(message.args[0]))
+        except ValueError:
+            return
+        error = f"worker error: {type(exception).__name__}: {exception}"
+        try:
+            if run_store.fail_if_held(run_id, run_monitor.worker_id(), error[:4000]):
+                log.error("run %s ended FAILED after its actor crashed: %s", run_id, error)
+        except Exception:
+            log.exception("could not record the failure of run %s", run_id)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        current_run.set("-")

@@ -1,0 +1,1 @@
+"""Observability: Prometheus metrics (seed 11.1)."""
