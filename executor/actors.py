@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from uuid import UUID
@@ -14,6 +15,7 @@ from executor.execution import execute
 from orchestra_app.settings import get_settings
 
 RUN_QUEUE = "orchestra-runs"
+log = logging.getLogger(__name__)
 
 
 @dramatiq.actor(store_results=True, max_retries=0, queue_name="orchestra-health")
@@ -29,9 +31,10 @@ def ping(token: str) -> dict[str, str]:
     max_retries=0,
     time_limit=int((get_settings().run_timeout_s + 300) * 1000),
 )
-def execute_run(run_id: str) -> str:
+def execute_run(run_id: str) -> None:
     """Claims and executes one test run (a no-op when it is not QUEUED any more)."""
-    return execute(UUID(run_id))
+    outcome = execute(UUID(run_id))
+    log.info("run %s: %s", run_id, outcome)
 
 
 bootstrap.wire()

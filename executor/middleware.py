@@ -33,6 +33,10 @@ class _RunIdFilter(logging.Filter):
 
 
 class OrchestraMiddleware(Middleware):
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        # one INFO line per HTTP request would be one per step: keep worker logs about runs
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         logging.getLogger().addFilter(_RunIdFilter())
         run_monitor.current()  # starts the monitor thread of this process
