@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ import reflex as rx
 
 from components.layout import page
 from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
 from state.base import AppState, SectionState
@@ -23,11 +25,30 @@ class SuitesState(AppState):
     overrides: dict[str, str] = {}
     bind_error: str = ""
     bind_message: str = ""
+    run_message: str = ""
+    run_error: str = ""
 
     @rx.event
     def select_suite(self, suite_id: str) -> None:
         self.selected_suite = suite_id
         self.bindings, self.overrides, self.bind_error, self.bind_message = [], {}, "", ""
+
+    @rx.event
+    async def run_suite(self, suite_id: str) -> None:
+        """Starts one run per active scenario of the suite (RUN_ALL_STEPS, the tenant's environment)."""
+        self.run_message, self.run_error = "", ""
+        try:
+            result = await asyncio.to_thread(
+                svc.run,
+                run_service.create_runs,
+                self.principal(),
+                request={"suiteId": suite_id, "triggeredBy": "ui"},
+            )
+        except OrchestraError as exc:
+            self.run_error = str(exc)
+            return
+        waiting = f", {result.pending} waiting for a free slot" if result.pending else ""
+        self.run_message = f"{len(result.runs)} run(s) started ({result.queued} queued{waiting})."
 
     @rx.event
     def set_override(self, node_id: str, value: str) -> None:
@@ -76,11 +97,20 @@ def _suites_table() -> rx.Component:
                         rx.table.cell(row["tags"]),
                         rx.table.cell(row["created_at"]),
                         rx.table.cell(
-                            rx.button(
-                                "Bind endpoints",
-                                size="1",
-                                variant="soft",
-                                on_click=SuitesState.select_suite(row["id"]),
+                            rx.hstack(
+                                rx.button(
+                                    "Bind endpoints",
+                                    size="1",
+                                    variant="soft",
+                                    on_click=SuitesState.select_suite(row["id"]),
+                                ),
+                                rx.button(
+                                    "Run",
+                                    size="1",
+                                    on_click=SuitesState.run_suite(row["id"]),
+                                    class_name="run-suite",
+                                ),
+                                spacing="2",
                             )
                         ),
                     ),
@@ -166,5 +196,30 @@ def _binding_panel() -> rx.Component:
 ON_LOAD = [AppState.load_identity, SectionState.load_suites]
 
 
+def _run_feedback() -> rx.Component:
+    return rx.fragment(
+        rx.cond(
+            SuitesState.run_message != "",
+            rx.callout(
+                rx.hstack(
+                    rx.text(SuitesState.run_message),
+                    rx.link("See runs", href="/runs", id="see-runs"),
+                    spacing="2",
+                ),
+                icon="play",
+                color_scheme="green",
+                id="run-result",
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            SuitesState.run_error != "",
+            rx.callout(
+                SuitesState.run_error, icon="triangle-alert", color_scheme="red", id="run-error", width="100%"
+            ),
+        ),
+    )
+
+
 def index() -> rx.Component:
-    return page(TITLE, _suites_table(), _binding_panel())
+    return page(TITLE, _run_feedback(), _suites_table(), _binding_panel())
