@@ -46,6 +46,7 @@ def execute(
     snapshot = claimed.snapshot
     monitor.hold(run_id, claimed.attempt, cancelled=claimed.cancel_requested)
     environment: ExecutionEnvironment | None = None
+    writer: run_store.RunWriter | None = None
     try:
         try:
             environment = run_store.build_environment(snapshot)
@@ -53,10 +54,11 @@ def execute(
             run_store.fail_unstarted(claimed, f"environment {snapshot.environment.name!r}: {exc}")
             return "FAILED"
         writer = run_store.RunWriter(claimed)
+        write = writer.write
 
         def emit(event: RunEvent) -> None:
             if event.persisted:
-                writer.write(event)  # raises RunLost when the run was taken from this worker
+                write(event)  # raises RunLost when the run was taken from this worker
             bus.publish(event)
             metrics.observe(event)
 
@@ -91,5 +93,7 @@ def execute(
         return "lost"
     finally:
         monitor.release(run_id)
+        if writer is not None:
+            writer.close()
         if environment is not None:
             environment.close()

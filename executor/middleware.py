@@ -21,6 +21,7 @@ from dramatiq.middleware import Middleware
 
 from executor import monitor as run_monitor
 from orchestra_app.services import run_store
+from orchestra_app.services.run_events import get_event_bus
 
 log = logging.getLogger(__name__)
 current_run: contextvars.ContextVar[str] = contextvars.ContextVar("orchestra_run_id", default="-")
@@ -43,6 +44,9 @@ class OrchestraMiddleware(Middleware):
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         run_monitor.stop_current()
+        flush = getattr(get_event_bus(), "flush", None)
+        if flush is not None:
+            flush(5.0)  # the last events of finished runs still reach followers
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if message.actor_name == "execute_run" and message.args:

@@ -22,7 +22,7 @@ import json
 import logging
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import timedelta
 from typing import Any, Protocol
@@ -78,9 +78,23 @@ def _keys(event: RunEvent) -> list[str]:
 
 
 class RedisEventBus:
-    """Redis Streams: XADD (MAXLEN ~, EXPIRE) per event, XRANGE/XREAD BLOCK for followers."""
+    """Redis Streams: XADD (MAXLEN ~, EXPIRE) per event, XRANGE/XREAD BLOCK for followers.
 
-    def __init__(self, url: str, *, maxlen: int = 10_000, ttl_s: int = 86_400, tenant_maxlen: int = 50_000):
+    ``publish`` only queues the event: one daemon thread per process sends everything queued in
+    one pipeline (one round trip for a burst), in order, so a run never waits on Redis. While Redis
+    is away the thread retries with a backoff; the queue is bounded (the oldest events are dropped
+    first, and followers take them from the database).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        maxlen: int = 10_000,
+        ttl_s: int = 86_400,
+        tenant_maxlen: int = 50_000,
+        queue_limit: int = 100_000,
+    ):
         import redis
 
         self._redis = redis
@@ -88,33 +102,78 @@ class RedisEventBus:
         self.maxlen = maxlen
         self.tenant_maxlen = tenant_maxlen
         self.ttl_s = ttl_s
-        # Short timeouts: a dead Redis must not stall the run that publishes.
-        self._pub = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+        self.queue_limit = queue_limit
+        # Short timeouts: a dead Redis must not stall the publisher for long.
+        self._pub = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
         self._readers = threading.local()
-        self._down_until = 0.0
+        self._pending: deque[tuple[int, list[str], str]] = deque()
+        self._counter = 0
+        self._cond = threading.Condition()
+        self._sending = False
+        self._thread: threading.Thread | None = None
         self.dropped = 0
+        self.published = 0
 
     def publish(self, event: RunEvent) -> None:
-        if time.monotonic() < self._down_until:
-            self.dropped += 1
-            return
         data = json.dumps(event.to_dict(), separators=(",", ":"))
-        pipe = self._pub.pipeline(transaction=False)
-        for key in _keys(event):
-            maxlen = self.maxlen if key.startswith("orchestra:run:") else self.tenant_maxlen
-            pipe.xadd(key, {"e": data}, maxlen=maxlen, approximate=True)
-            pipe.expire(key, self.ttl_s)
-        try:
-            pipe.execute()
-        except self._redis.RedisError as exc:
-            # Back off for a second so a dead Redis costs each step nothing; the DB has the event.
-            self._down_until = time.monotonic() + 1.0
-            self.dropped += 1
-            log.warning(
-                "event publish failed (%s: %s); followers will catch up from the database",
-                type(exc).__name__,
-                exc,
-            )
+        with self._cond:
+            if len(self._pending) >= self.queue_limit:
+                self._pending.popleft()
+                self.dropped += 1
+            self._counter += 1
+            self._pending.append((self._counter, _keys(event), data))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._send_loop, name="orchestra-events", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def flush(self, timeout: float = 5.0) -> bool:
+        """Waits until every queued event was sent (or ``timeout``); True when the queue is empty."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._sending:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.05))
+            return True
+
+    def _send_loop(self) -> None:
+        backoff = 0.1
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._cond.wait()
+                batch = list(self._pending)
+                self._sending = True
+            pipe = self._pub.pipeline(transaction=False)
+            for _, keys, data in batch:
+                for key in keys:
+                    maxlen = self.maxlen if key.startswith("orchestra:run:") else self.tenant_maxlen
+                    pipe.xadd(key, {"e": data}, maxlen=maxlen, approximate=True)
+            for key in {key for _, keys, _ in batch for key in keys}:
+                pipe.expire(key, self.ttl_s)
+            try:
+                pipe.execute()
+            except self._redis.RedisError as exc:
+                with self._cond:
+                    self._sending = False
+                log.warning(
+                    "event publish failed (%s: %s); retrying, followers catch up from the database",
+                    type(exc).__name__,
+                    exc,
+                )
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            with self._cond:
+                last = batch[-1][0]
+                while self._pending and self._pending[0][0] <= last:  # may have been dropped meanwhile
+                    self._pending.popleft()
+                self.published += len(batch)
+                self._sending = False
+                self._cond.notify_all()
 
     def _reader(self, block_ms: int) -> Any:
         client = getattr(self._readers, "client", None)

@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
@@ -203,16 +203,53 @@ def _json_safe(value: Any) -> Any:
     return walk(value)
 
 
-def _insert(conn: Connection) -> Any:
-    return postgresql.insert(RESULT) if conn.dialect.name == "postgresql" else sqlite.insert(RESULT)
+# PostgreSQL: the step's row and the run's seq/heartbeat in ONE statement, sent on a connection
+# in autocommit mode (one statement is atomic on its own): one round trip per step. The INSERT
+# only happens if the UPDATE found the run still held by this worker; the count says which.
+_PG_STEP = sa.text(
+    """
+    WITH owned AS (
+        UPDATE test_run SET event_seq = CAST(:seq AS integer), heartbeat_at = now()
+        WHERE id = CAST(:run_id AS uuid) AND status = 'IN_PROGRESS'
+          AND worker_id = CAST(:worker_id AS varchar) AND attempt = CAST(:attempt AS integer)
+        RETURNING id
+    ), inserted AS (
+        INSERT INTO test_step_result (id, tenant_id, run_id, step_id, step_alias, order_index,
+            status, duration_ms, actual_status_code, payload, violations, created_at, attempt, seq,
+            reused_from_run_id)
+        SELECT CAST(:id AS uuid), CAST(:tenant_id AS uuid), owned.id, CAST(:step_id AS uuid),
+            CAST(:step_alias AS varchar), CAST(:order_index AS integer), CAST(:status AS varchar),
+            CAST(:duration_ms AS bigint), CAST(:actual_status_code AS integer), CAST(:payload AS jsonb),
+            CAST(:violations AS jsonb), now(), CAST(:attempt AS integer), CAST(:seq AS integer),
+            CAST(:reused_from_run_id AS uuid)
+        FROM owned
+        ON CONFLICT (run_id, order_index) DO NOTHING
+        RETURNING 1
+    )
+    SELECT count(*) FROM owned
+    """
+)
+_PG_TOUCH = sa.text(
+    """
+    UPDATE test_run SET event_seq = CAST(:seq AS integer), heartbeat_at = now()
+    WHERE id = CAST(:run_id AS uuid) AND status = 'IN_PROGRESS'
+      AND worker_id = CAST(:worker_id AS varchar) AND attempt = CAST(:attempt AS integer)
+    """
+)
 
 
 class RunWriter:
-    """The database consumer of one claimed run's events (the worker's DB writer)."""
+    """The database consumer of one claimed run's events (the worker's DB writer).
+
+    On PostgreSQL it keeps one connection for the run (no pool checkout or ping per step) and
+    writes each step in a single round trip; on SQLite (embedded) a short transaction per step.
+    """
 
     def __init__(self, claimed: ClaimedRun, *, engine: Engine | None = None) -> None:
         self.claimed = claimed
         self.engine = engine or get_engine()
+        self.postgres = self.engine.dialect.name == "postgresql"
+        self._conn: Connection | None = None
 
     def write(self, event: RunEvent) -> None:
         if isinstance(event, StepFinished):
@@ -220,19 +257,48 @@ class RunWriter:
         elif isinstance(event, RunFinished):
             self._finish(event)
         elif isinstance(event, RunStarted):
-            with self.engine.begin() as conn:
-                self._touch(conn, event.seq)
+            if self.postgres:
+                self._autocommit(_PG_TOUCH, self._owner(event.seq), expect_rows=True)
+            else:
+                with self.engine.begin() as conn:
+                    self._touch(conn, event.seq)
 
-    def _touch(self, conn: Connection, seq: int, **values: Any) -> None:
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _owner(self, seq: int) -> dict[str, Any]:
+        c = self.claimed
+        return {"seq": seq, "run_id": c.run_id, "worker_id": c.worker_id, "attempt": c.attempt}
+
+    def _lost(self) -> RunLost:
+        return RunLost(f"run {self.claimed.run_id} is no longer held by {self.claimed.worker_id}")
+
+    def _autocommit(self, statement: Any, params: dict[str, Any], *, expect_rows: bool = False) -> int:
+        """Runs one statement on the run's own autocommit connection (reconnecting once)."""
+        for retry in (False, True):
+            if self._conn is None:
+                self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                result = self._conn.execute(statement, params)
+                if expect_rows:
+                    return int(result.rowcount)
+                return int(result.scalar_one())
+            except sa.exc.DBAPIError as exc:
+                self.close()
+                if retry or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _touch(self, conn: Connection, seq: int) -> None:
         done = conn.execute(
-            sa.update(RUN)
-            .where(_owned(self.claimed))
-            .values(event_seq=seq, heartbeat_at=_now(conn), **values)
+            sa.update(RUN).where(_owned(self.claimed)).values(event_seq=seq, heartbeat_at=_now(conn))
         ).rowcount
         if done != 1:
-            raise RunLost(f"run {self.claimed.run_id} is no longer held by {self.claimed.worker_id}")
+            raise self._lost()
 
-    def _step(self, event: StepFinished) -> None:
+    def _row(self, event: StepFinished) -> dict[str, Any]:
         result = event.result or StepResultData(step_alias=event.alias, status=StepStatus(event.status))
         payload = StepResultPayload(
             response_body=_json_safe(result.response_body),
@@ -243,7 +309,7 @@ class RunWriter:
             kafka_message=_json_safe(result.kafka_message),
             queue_message=_json_safe(result.queue_message),
         ).to_json_dict()
-        row = {
+        return {
             "id": uuid4(),
             "tenant_id": self.claimed.tenant_id,
             "run_id": self.claimed.run_id,
@@ -255,18 +321,33 @@ class RunWriter:
             "actual_status_code": event.actual_status_code,
             "payload": payload,
             "violations": _json_safe(event.violations),
-            "created_at": utcnow(),
             "attempt": self.claimed.attempt,
             "seq": event.seq,
             "reused_from_run_id": UUID(event.reused_from_run_id) if event.reused_from_run_id else None,
         }
+
+    def _step(self, event: StepFinished) -> None:
+        row = self._row(event)
+        if self.postgres:
+            params = {
+                **row,
+                "payload": json.dumps(row["payload"], separators=(",", ":")),
+                "violations": json.dumps(row["violations"], separators=(",", ":")),
+                "worker_id": self.claimed.worker_id,
+            }
+            if self._autocommit(_PG_STEP, params) != 1:
+                raise self._lost()
+            return
         with self.engine.begin() as conn:
             conn.execute(
-                _insert(conn).values(**row).on_conflict_do_nothing(index_elements=["run_id", "order_index"])
+                sqlite.insert(RESULT)
+                .values(**row, created_at=utcnow())
+                .on_conflict_do_nothing(index_elements=["run_id", "order_index"])
             )
             self._touch(conn, event.seq)
 
     def _finish(self, event: RunFinished) -> None:
+        self.close()
         with Session(self.engine, expire_on_commit=False) as session:
             done = _rows_changed(
                 session.execute(
@@ -283,7 +364,7 @@ class RunWriter:
             )
             if done != 1:
                 session.rollback()
-                raise RunLost(f"run {self.claimed.run_id} is no longer held by {self.claimed.worker_id}")
+                raise self._lost()
             announce_after_commit(session, promote_pending(session, self.claimed.tenant_id))
             session.commit()
 
