@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from orchestra_app.domain.errors import ValidationFailed
+from orchestra_app.domain.errors import OrchestraError, ValidationFailed
 from orchestra_app.domain.runs import RunMode, RunStatus
 from orchestra_app.domain.steps import (
     ExecutionContext,
     ScenarioStepSpec,
+    StepKind,
     StepResultData,
     StepStatus,
     Violation,
@@ -226,7 +227,7 @@ def _run_step(
     if failures and result.status == StepStatus.PASSED:
         # Passed only after failing: FLAKY, with what failed on the earlier attempts kept for the report.
         result.status = StepStatus.FLAKY
-        result.violations = failures
+        result.violations = failures + result.violations
     if failures:
         result.duration_ms = round((time.perf_counter() - started) * 1000)
     result.step_id = step.id
@@ -400,6 +401,14 @@ def run_steps(
     results: dict[int, StepResultData] = {}
     stop: RunStatus | None = None
     reason: str | None = None
+    to_run = [
+        s
+        for s in plan
+        if s.order_index not in done and not (mode == RunMode.FROM_STEP and s.order_index < start_index)
+    ]
+    problem = _prepare(to_run, StepRunContext(environment, context, cancelled=cancel), registry)
+    if problem is not None:
+        stop, reason = RunStatus.FAILED, problem
     for step in plan:
         index = step.order_index
         if index in done:
@@ -473,6 +482,30 @@ def _until(cancel: Callable[[], bool], deadline: float | None) -> Callable[[], b
     if deadline is None:
         return cancel
     return lambda: cancel() or time.monotonic() >= deadline
+
+
+def _prepare(steps: Sequence[ScenarioStepSpec], run: StepRunContext, registry: PluginRegistry) -> str | None:
+    """Lets each ASSERTION step's plugin open its observation window before the first step
+    (``ProtocolPlugin.prepare``, see plugins/windows.py): a broker tap must exist before the action
+    that publishes. A prepare that fails fails the run before any step; the reason names the step."""
+    for step in steps:
+        if step.kind != StepKind.ASSERTION:
+            continue
+        try:
+            plugin = registry.plugin_for(step.channel_type)
+        except PluginError:
+            continue  # the step itself fails with NO_PLUGIN
+        prepare = getattr(plugin, "prepare", None)
+        if prepare is None:
+            continue
+        try:
+            prepare(step, run)
+        except OrchestraError as exc:
+            return f"step {step.alias!r} could not be prepared: {exc}"
+        except Exception as exc:  # a plugin bug: same outcome, with the exception named
+            log.exception("plugin %s failed to prepare step %s", plugin.id, step.alias)
+            return f"step {step.alias!r} could not be prepared: {type(exc).__name__}: {exc}"
+    return None
 
 
 def _result_fields(result: StepResultData) -> dict[str, Any]:

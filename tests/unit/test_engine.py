@@ -409,3 +409,46 @@ def test_step_runner_takes_json_steps(registry: PluginRegistry) -> None:
         assert info.value.field == "kind"
         with pytest.raises(ValidationFailed, match="no step 'zzz'"):
             runner.result("zzz")
+
+
+class WindowPlugin(ProtocolPlugin):
+    """An ASSERTION plugin with an observation window opened by ``prepare`` before the first step."""
+
+    id = "windows"
+    channel_types = ("KAFKA",)
+
+    def __init__(self, fail: bool = False) -> None:
+        self.step_executor = ScriptExecutor()
+        self.prepared: list[str] = []
+        self.fail = fail
+
+    def prepare(self, step: ScenarioStepSpec, run: StepRunContext) -> bool:
+        if self.fail:
+            raise ValidationFailed("broker alias 'events' is unknown", field="meta.clusterAlias")
+        self.prepared.append(f"{step.alias}:{len(run.context.steps_by_alias)}")
+        return True
+
+
+def assertion(index: int, alias: str) -> ScenarioStepSpec:
+    return ScenarioStepSpec(order_index=index, alias=alias, kind="ASSERTION", channel_type="KAFKA")
+
+
+def test_assertion_windows_are_prepared_before_the_first_step(registry: PluginRegistry) -> None:
+    windows = WindowPlugin()
+    registry.register(windows)
+    outcome = run_steps(
+        [step(0, "act"), assertion(1, "seen"), step(2), assertion(3, "also")], env(), registry=registry
+    )
+    assert outcome.status == RunStatus.PASSED
+    assert windows.prepared == ["seen:0", "also:0"]  # both before any step had run
+
+
+def test_a_window_that_cannot_open_fails_the_run_before_any_step(
+    registry: PluginRegistry, plugin: ScriptPlugin
+) -> None:
+    registry.register(WindowPlugin(fail=True))
+    outcome = run_steps([step(0, "act"), assertion(1, "seen")], env(), registry=registry)
+    assert outcome.status == RunStatus.FAILED
+    assert "'seen'" in (outcome.reason or "") and "events" in (outcome.reason or "")
+    assert plugin.step_executor.calls == []
+    assert [r.status for r in outcome.results.values()] == [StepStatus.SKIPPED, StepStatus.SKIPPED]
