@@ -335,7 +335,8 @@ def main() -> None:
             principal = seeded.principal
             total = args.runs * args.steps
             print(
-                f"workload: {args.runs} runs x {args.steps} steps = {total} steps (GET, small JSON, status check)"
+                f"workload: {args.runs} runs x {args.steps} steps = {total} steps "
+                "(GET, small JSON, status check)"
             )
             print(f"server: {stack.base_url} (out of process); PostgreSQL + Redis from scripts/services\n")
             bare = [bare_rate(stack.base_url, 2000) for _ in range(args.repeat)]
@@ -363,7 +364,8 @@ def main() -> None:
     print(f"two workers / one (4 threads):   {two_4 / one_4:6.2f}x  target >= 1.7x")
     lat = [v for _, (_, samples) in results.items() for v in samples]
     print(
-        f"step end -> Redis subscriber:    p50 {percentile(lat, 0.5):.1f} ms  p95 {percentile(lat, 0.95):.1f} ms"
+        f"step end -> Redis subscriber:    p50 {percentile(lat, 0.5):.1f} ms"
+        f"  p95 {percentile(lat, 0.95):.1f} ms"
         f"  max {max(lat):.1f} ms  ({len(lat)} events)  target p95 < 100 ms"
     )
     print(

@@ -19,10 +19,16 @@ from orchestra_app.db.tables import TestRun, TestStepResult
 from orchestra_app.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from orchestra_app.domain.runs import RunMode, RunStatus
 from orchestra_app.domain.tenancy import Role
-from orchestra_app.engine.events import RunFinished, RunState, StepFinished
+from orchestra_app.engine.events import RunEvent, RunFinished, RunState, StepFinished
 from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
-from orchestra_app.services.run_events import follow_run, get_event_bus
+from orchestra_app.services.run_events import (
+    InProcessEventBus,
+    follow_run,
+    follow_tenant_batches,
+    get_event_bus,
+    set_event_bus,
+)
 from tests.fixtures.http.server import LoopbackServer, serve
 from tests.fixtures.runs import add_data_set, app_database, get_step, seed_suite, viewer, wait_for
 
@@ -327,3 +333,62 @@ def test_scenario_mode_selection_by_tag(db: Engine, loopback: LoopbackServer) ->
     assert [r.scenario_key for r in result.runs] == ["happy"]
     assert wait_ended(result.runs[0].id, db).status == RunStatus.PASSED
     assert result.runs[0].mode == RunMode.RUN_ALL_STEPS
+
+
+class LossyBus(InProcessEventBus):
+    """The in-process bus, dropping every third event (a Redis that was away for those publishes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def publish(self, event: RunEvent) -> None:
+        self.seen += 1
+        if self.seen % 3:
+            super().publish(event)
+
+
+def test_follower_fills_lost_events_from_the_database(db: Engine, loopback: LoopbackServer) -> None:
+    set_event_bus(LossyBus())
+    steps = [get_step(f"s{i}", f"l-{i}", delay_ms=30) for i in range(10)]
+    seeded = seed_suite(db, base_url=loopback.base_url, scenarios={"lossy": steps})
+    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    seen = list(follow_run(run_id, principal=seeded.principal, block_ms=200, resync_s=0.5))
+    finished = [e.order_index for e in seen if isinstance(e, StepFinished)]
+    assert finished == list(range(10))
+    assert isinstance(seen[-1], RunFinished) and seen[-1].status == "PASSED"
+
+
+def test_tenant_follower_sees_each_run_change_once(db: Engine, loopback: LoopbackServer) -> None:
+    scenarios = {f"t{i}": [get_step("a", f"tf-{i}")] for i in range(3)}
+    seeded = seed_suite(db, base_url=loopback.base_url, scenarios=scenarios)
+    stop = threading.Event()
+    seen: list[RunEvent] = []
+    batches = follow_tenant_batches(principal=seeded.principal, block_ms=200, stop=stop.is_set)
+    first = next(batches)
+    assert first == []  # nothing active yet
+
+    def follow() -> None:
+        for batch in batches:
+            seen.extend(batch)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    runs = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs
+    for r in runs:
+        wait_ended(r.id, db)
+    wait_for(lambda: sum(isinstance(e, RunFinished) for e in seen) == 3, what="three RunFinished")
+    stop.set()
+    thread.join(timeout=10)
+    for r in runs:
+        mine = [e for e in seen if e.run_id == r.id]
+        seqs = [e.seq for e in mine]
+        assert seqs == sorted(set(seqs)), seqs  # in order, none twice
+        assert [type(e).__name__ for e in mine if e.persisted] == [
+            "RunQueued",
+            "RunStarted",
+            "StepFinished",
+            "RunFinished",
+        ]
+    with pytest.raises(PermissionDenied):
+        next(follow_tenant_batches(principal=viewer(seeded.principal)))
