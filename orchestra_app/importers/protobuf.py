@@ -1,15 +1,26 @@
-"""protobuf ``.proto`` files (proto2/proto3/editions) -> SpecSummary via a hand-written tokenizer/parser."""
+"""protobuf ``.proto`` files (proto2/proto3/editions) -> SpecSummary: protoc's descriptors, or a lenient
+hand-written tokenizer/parser when protoc cannot compile the file because its imports are missing."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from google.protobuf.descriptor_pb2 import (
+    DescriptorProto,
+    Edition,
+    EnumDescriptorProto,
+    FeatureSet,
+    FieldDescriptorProto,
+    FileDescriptorProto,
+)
+
 from orchestra_app.domain.errors import ErrorKind, ImportError_
-from orchestra_app.domain.spec import MediaBody, Operation, ResponseSpec, SpecSummary
+from orchestra_app.domain.spec import MediaBody, Operation, ResponseSpec, SpecSummary, SpecWarning
+from orchestra_app.importers.protoc import Compiled, CompileFailed, compile_proto
 from orchestra_app.importers.refs import DEFAULT_MAX_BYTES, Warnings, component_ref
 
 # ------------------------------------------------------------------------------------------- tokenizer
@@ -607,57 +618,27 @@ def json_name(name: str) -> str:
 
 
 class _Importer:
-    def __init__(
-        self, root: ProtoFile, location: str | None, include_paths: Sequence[str | Path], max_bytes: int
-    ) -> None:
+    """The lenient path: imports come only from ``staged`` (what protoc's stage found and vetted, see
+    importers/protoc.py), so this parser reads nothing from disk and never outside the search roots."""
+
+    def __init__(self, root: ProtoFile, staged: Mapping[str, bytes]) -> None:
         self.root = root
         self.warnings = Warnings(root_file=root.filename)
-        self.max_bytes = max_bytes
-        self.dirs: list[Path] = [Path(p) for p in include_paths]
-        if location is not None:
-            here = Path(location).parent
-            # Without include paths, the file's folder and its ancestors are tried (googleapis-style trees).
-            self.dirs.append(here)
-            self.dirs.extend(list(here.parents)[:8])
+        self.staged = staged
         self.files: dict[str, ProtoFile] = {}
         self.messages: dict[str, Message] = {}
         self.enums: dict[str, Enum] = {}
-        self.missing: set[str] = set()
+        self.broken: set[str] = set()
 
     def load_imports(self, f: ProtoFile, depth: int = 0) -> None:
         for path, _, line in f.imports:
-            if path in self.files or path in self.missing:
-                continue
-            if path.startswith("google/protobuf/") and path[len("google/protobuf/") :].split(".")[0] in (
-                "timestamp",
-                "duration",
-                "field_mask",
-                "struct",
-                "empty",
-                "any",
-                "wrappers",
-            ):
-                found = self._find(path)
-                if found is None:
-                    continue  # well-known types are built in
-            else:
-                found = self._find(path)
-            if found is None:
-                self.missing.add(path)
-                self.warnings.add(
-                    "missing_import",
-                    f"import {path!r} not found in the include paths",
-                    file=f.filename,
-                    line=line,
-                )
-                continue
+            data = self.staged.get(path)
+            if path in self.files or path in self.broken or data is None:
+                continue  # missing and refused imports were reported by the stage
             try:
-                data = found.read_bytes()
-                if len(data) > self.max_bytes:
-                    raise ImportError_("too large", file=path)
                 parsed = parse_proto(data.decode("utf-8", "replace"), path)
             except ImportError_ as exc:
-                self.missing.add(path)
+                self.broken.add(path)
                 self.warnings.add(
                     "broken_import", f"import {path!r} cannot be read: {exc}", file=f.filename, line=line
                 )
@@ -665,13 +646,6 @@ class _Importer:
             self.files[path] = parsed
             if depth < 32:
                 self.load_imports(parsed, depth + 1)
-
-    def _find(self, path: str) -> Path | None:
-        for d in self.dirs:
-            candidate = d / path
-            if candidate.is_file():
-                return candidate
-        return None
 
     def index(self, f: ProtoFile) -> None:
         def add_message(m: Message) -> None:
@@ -759,11 +733,10 @@ class _Importer:
             out["x-proto-oneofs"] = {k: [json_name(v) for v in vs] for k, vs in m.oneofs.items()}
         return out
 
-    def run(self, location: str | None) -> SpecSummary:
+    def run(self) -> SpecSummary:
         root = self.root
         self.used: set[str] = set()
-        if location is not None or self.dirs:
-            self.load_imports(root)
+        self.load_imports(root)
         for f in [root, *self.files.values()]:
             self.index(f)
         schemas: dict[str, Any] = {}
@@ -840,6 +813,24 @@ def _names(messages: list[Message], *, nested: bool) -> list[str]:
     return [m.full_name for m in (_walk_messages(messages) if nested else messages) if not m.is_map_entry]
 
 
+def _search_dirs(location: str | None, include_paths: Sequence[str | Path]) -> tuple[list[Path], list[Path]]:
+    """(where imports are looked for, the roots they must stay inside).
+
+    Imports are confined to the file's own folder tree and the include paths (CLI ``-I``, the flag
+    that names another root). Include paths first, then the file's folder, then those of its
+    ancestors (up to 8) that lie inside an include path, so ``-I googleapis`` resolves
+    googleapis-style trees (``google/api/http.proto`` from ``google/cloud/x/v1/``)."""
+    includes = [Path(p).resolve() for p in include_paths]
+    dirs = list(includes)
+    roots = list(includes)
+    if location is not None:
+        here = Path(location).resolve().parent
+        dirs.append(here)
+        roots.append(here)
+        dirs.extend(a for a in list(here.parents)[:8] if any(a == r or r in a.parents for r in includes))
+    return dirs, roots
+
+
 def import_proto(
     data: bytes,
     *,
@@ -848,6 +839,9 @@ def import_proto(
     include_paths: Sequence[str | Path] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> SpecSummary:
+    """protoc compiles the file (the summary and the stored FileDescriptorSet come from its descriptors);
+    when it cannot because imports are missing or refused, the hand-written parser gives a lenient
+    summary (bindable, not callable without server reflection) with the reasons as warnings."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -855,5 +849,256 @@ def import_proto(
         raise ImportError_("not UTF-8 text", kind=ErrorKind.SYNTAX, file=filename, line=line) from None
     if not text.strip():
         raise ImportError_("the file is empty", kind=ErrorKind.SYNTAX, file=filename)
-    root = parse_proto(text, filename)
-    return _Importer(root, location, include_paths, max_bytes).run(location)
+    dirs, roots = _search_dirs(location, include_paths)
+    try:
+        compiled = compile_proto(data, filename=filename, search_dirs=dirs, roots=roots, max_bytes=max_bytes)
+    except CompileFailed as exc:
+        if not exc.notes:
+            raise
+        importer = _Importer(parse_proto(text, filename), exc.staged)
+        for note in exc.notes:
+            importer.warnings.add(note.code, note.message, file=note.file, line=note.line)
+        summary = importer.run()
+        missing = ", ".join(repr(n.path) for n in exc.notes[:5])
+        summary.warnings.append(
+            SpecWarning(
+                code="not_compiled",
+                message=f"protoc cannot compile the file without {missing} ({exc}); the summary comes "
+                "from Orchestra's own parser and gRPC calls need server reflection",
+                file=exc.file,
+                line=exc.line,
+                pointer="/",
+            )
+        )
+        return summary
+    warnings = Warnings(root_file=filename)
+    for note in compiled.notes:
+        warnings.add(note.code, note.message, file=note.file, line=note.line)
+    return summary_from_descriptors(compiled, filename, warnings)
+
+
+# ------------------------------------------------------------------ summary from protoc's descriptors
+
+_SCALAR_BY_TYPE: dict[int, str] = {
+    FieldDescriptorProto.TYPE_DOUBLE: "double",
+    FieldDescriptorProto.TYPE_FLOAT: "float",
+    FieldDescriptorProto.TYPE_INT64: "int64",
+    FieldDescriptorProto.TYPE_UINT64: "uint64",
+    FieldDescriptorProto.TYPE_INT32: "int32",
+    FieldDescriptorProto.TYPE_FIXED64: "fixed64",
+    FieldDescriptorProto.TYPE_FIXED32: "fixed32",
+    FieldDescriptorProto.TYPE_BOOL: "bool",
+    FieldDescriptorProto.TYPE_STRING: "string",
+    FieldDescriptorProto.TYPE_BYTES: "bytes",
+    FieldDescriptorProto.TYPE_UINT32: "uint32",
+    FieldDescriptorProto.TYPE_SFIXED32: "sfixed32",
+    FieldDescriptorProto.TYPE_SFIXED64: "sfixed64",
+    FieldDescriptorProto.TYPE_SINT32: "sint32",
+    FieldDescriptorProto.TYPE_SINT64: "sint64",
+}
+EDITION_NAMES = {Edition.EDITION_2023: "2023", Edition.EDITION_2024: "2024"}
+
+
+class _DescriptorSummary:
+    def __init__(self, compiled: Compiled) -> None:
+        self.files = {f.name: f for f in compiled.descriptor_set.file}
+        self.root = self.files[compiled.root_name]
+        self.messages: dict[str, DescriptorProto] = {}
+        self.enums: dict[str, EnumDescriptorProto] = {}
+        self.message_file: dict[str, FileDescriptorProto] = {}
+        for f in compiled.descriptor_set.file:
+            prefix = f.package
+            for m in f.message_type:
+                self._index(m, prefix, f)
+            for e in f.enum_type:
+                self.enums[_join(prefix, e.name)] = e
+
+    def _index(self, m: DescriptorProto, scope: str, f: FileDescriptorProto) -> None:
+        full = _join(scope, m.name)
+        self.messages[full] = m
+        self.message_file[full] = f
+        for sub in m.nested_type:
+            self._index(sub, full, f)
+        for e in m.enum_type:
+            self.enums[_join(full, e.name)] = e
+
+    def ref(self, type_name: str, used: set[str]) -> dict[str, Any]:
+        full = type_name.lstrip(".")
+        used.add(full)
+        return {"$ref": component_ref("schemas", full)}
+
+    def field_type(self, fld: FieldDescriptorProto, used: set[str]) -> dict[str, Any]:
+        scalar = _SCALAR_BY_TYPE.get(fld.type)
+        if scalar is not None:
+            return dict(_SCALARS[scalar])
+        return self.ref(fld.type_name, used)
+
+    def message_schema(self, full: str, used: set[str]) -> dict[str, Any]:
+        m = self.messages[full]
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        oneofs: dict[str, list[str]] = {}
+        synthetic = {f.oneof_index for f in m.field if f.proto3_optional and f.HasField("oneof_index")}
+        for fld in m.field:
+            target = self.messages.get(fld.type_name.lstrip(".")) if fld.type_name else None
+            if target is not None and target.options.map_entry:
+                key_f = next((f for f in target.field if f.number == 1), None)
+                val_f = next((f for f in target.field if f.number == 2), None)
+                schema: dict[str, Any] = {
+                    "type": "object",
+                    "additionalProperties": self.field_type(val_f, used) if val_f else {},
+                }
+                if key_f is not None:
+                    schema["x-proto-map-key"] = _SCALAR_BY_TYPE.get(key_f.type, "string")
+            else:
+                schema = self.field_type(fld, used)
+                if fld.label == FieldDescriptorProto.LABEL_REPEATED:
+                    schema = {"type": "array", "items": schema}
+            schema["x-proto-name"] = fld.name
+            schema["x-proto-number"] = fld.number
+            if fld.options.deprecated:
+                schema["deprecated"] = True
+            key = fld.json_name or json_name(fld.name)
+            props[key] = schema
+            if fld.label == FieldDescriptorProto.LABEL_REQUIRED or (
+                fld.options.HasField("features")
+                and fld.options.features.field_presence == FeatureSet.LEGACY_REQUIRED
+            ):
+                required.append(key)
+            if fld.HasField("oneof_index") and fld.oneof_index not in synthetic:
+                oneofs.setdefault(m.oneof_decl[fld.oneof_index].name, []).append(key)
+        out: dict[str, Any] = {"type": "object", "x-proto-message": full, "properties": props}
+        if required:
+            out["required"] = required
+        if oneofs:
+            out["x-proto-oneofs"] = oneofs
+        return out
+
+    def enum_schema(self, full: str) -> dict[str, Any]:
+        values = {v.name: v.number for v in self.enums[full].value}
+        return {
+            "type": ["string", "integer"],
+            "enum": [*values, *sorted(set(values.values()))],
+            "x-proto-enum": full,
+        }
+
+    def schemas(self, starts: list[str]) -> dict[str, Any]:
+        """Every root-file type and what it reaches; well-known types in their JSON mapping."""
+        schemas: dict[str, Any] = {}
+        used: set[str] = set()
+        pending = list(starts)
+        while pending:
+            full = pending.pop()
+            if full in schemas:
+                continue
+            if full in _WELL_KNOWN:
+                schemas[full] = dict(_WELL_KNOWN[full])
+            elif full in self.messages:
+                if self.messages[full].options.map_entry:
+                    continue
+                used.clear()
+                schemas[full] = self.message_schema(full, used)
+                pending.extend(used)
+            elif full in self.enums:
+                schemas[full] = self.enum_schema(full)
+        return schemas
+
+    def root_names(self) -> tuple[list[str], list[str]]:
+        messages: list[str] = []
+        enums: list[str] = []
+
+        def walk(m: DescriptorProto, scope: str) -> None:
+            full = _join(scope, m.name)
+            if not m.options.map_entry:
+                messages.append(full)
+            for sub in m.nested_type:
+                walk(sub, full)
+
+        for m in self.root.message_type:
+            walk(m, self.root.package)
+        enums = [_join(self.root.package, e.name) for e in self.root.enum_type]
+        for full in list(messages):
+            enums.extend(_join(full, e.name) for e in self.messages[full].enum_type)
+        return messages, enums
+
+    def file_options(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for fd, value in self.root.options.ListFields():
+            if fd.message_type is not None:
+                continue
+            if fd.enum_type is not None and value in fd.enum_type.values_by_number:
+                value = fd.enum_type.values_by_number[value].name
+            elif isinstance(value, bytes):  # protoc keeps a string option that is not valid UTF-8 as bytes
+                value = re.sub("[\ud800-\udfff]", "\ufffd", value.decode("utf-8", "surrogatepass"))
+            out[fd.name] = value
+        return out
+
+    def spec_version(self) -> str:
+        if self.root.syntax == "editions":
+            return EDITION_NAMES.get(self.root.edition, "editions")
+        return self.root.syntax or "proto2"
+
+
+def _join(scope: str, name: str) -> str:
+    return f"{scope}.{name}" if scope else name
+
+
+def summary_from_descriptors(compiled: Compiled, filename: str, warnings: Warnings) -> SpecSummary:
+    d = _DescriptorSummary(compiled)
+    root = d.root
+    messages, enums = d.root_names()
+    starts = [*messages, *enums]
+    operations: list[Operation] = []
+    services: list[str] = []
+    for svc in root.service:
+        svc_full = _join(root.package, svc.name)
+        services.append(svc_full)
+        for rpc in svc.method:
+            starts.extend([rpc.input_type.lstrip("."), rpc.output_type.lstrip(".")])
+    schemas = d.schemas(starts)
+    for svc in root.service:
+        svc_full = _join(root.package, svc.name)
+        for rpc in svc.method:
+            in_type, out_type = rpc.input_type.lstrip("."), rpc.output_type.lstrip(".")
+            op_id = f"{svc_full}/{rpc.name}"
+            op = Operation(
+                id=op_id,
+                method="rpc",
+                path=f"/{op_id}",
+                request_body=MediaBody(
+                    required=True, content={"application/grpc": {"$ref": component_ref("schemas", in_type)}}
+                ),
+                responses={
+                    "OK": ResponseSpec(
+                        description="OK",
+                        content={"application/grpc": {"$ref": component_ref("schemas", out_type)}},
+                    )
+                },
+                deprecated=bool(rpc.options.deprecated),
+            )
+            op.service = svc_full  # type: ignore[attr-defined]
+            op.input_type = in_type  # type: ignore[attr-defined]
+            op.output_type = out_type  # type: ignore[attr-defined]
+            op.client_streaming = rpc.client_streaming  # type: ignore[attr-defined]
+            op.server_streaming = rpc.server_streaming  # type: ignore[attr-defined]
+            operations.append(op)
+    summary = SpecSummary(
+        protocol="grpc",
+        format="protobuf",
+        spec_version=d.spec_version(),
+        title=root.package or Path(filename).stem,
+        schema_dialect="protobuf",
+        operations=operations,
+        components={"schemas": schemas},
+    )
+    summary.package = root.package  # type: ignore[attr-defined]
+    summary.imports = list(root.dependency)  # type: ignore[attr-defined]
+    summary.options = d.file_options()  # type: ignore[attr-defined]
+    summary.services = services  # type: ignore[attr-defined]
+    summary.messages = messages  # type: ignore[attr-defined]
+    summary.enums = enums  # type: ignore[attr-defined]
+    # What the grpc plugin builds request and response messages from (no code generation at run time).
+    summary.descriptorSet = compiled.encoded()  # type: ignore[attr-defined]
+    summary.descriptorRoot = compiled.root_name  # type: ignore[attr-defined]
+    summary.warnings = warnings.items
+    return summary

@@ -64,8 +64,12 @@ def test_message_schemas_nested_enum_oneof_map_and_imports(protos: Path) -> None
     assert line["quantity"]["type"] == ["string", "integer"]
     assert "common.Money" in schemas
     assert schemas["shop.v1.GetOrderRequest"]["properties"]["orderID"]["x-proto-name"] == "order_id"
-    (warning,) = s.warnings
-    assert warning.code == "missing_import" and warning.line == 8 and "missing/thing.proto" in warning.message
+    # protoc cannot compile shop.proto (an import is missing and a custom option is undefined): the
+    # lenient parser gives the summary, the warnings say why and no descriptors are stored.
+    missing, not_compiled = s.warnings
+    assert missing.code == "missing_import" and missing.line == 8 and "missing/thing.proto" in missing.message
+    assert not_compiled.code == "not_compiled" and "custom.service_option" in not_compiled.message
+    assert "descriptorSet" not in (s.model_extra or {})
 
 
 def test_proto2_required_groups_extensions(protos: Path) -> None:
@@ -137,18 +141,17 @@ def test_json_name() -> None:
     ("text", "message"),
     [
         # 2000 nested messages hit RecursionError in the recursive-descent parser.
-        ('syntax = "proto3";\n' + "message A { " * 2000 + "}" * 2000, "nested deeper than 64 levels"),
-        # int() refuses more than 4300 digits with a ValueError.
-        ('syntax = "proto3";\noption (x) = 1' + "0" * 5000 + ";", "expected an option value"),
-        ('syntax = "proto3";\nmessage A { int32 a = 1' + "0" * 5000 + "; }", "expected a number"),
-        ('syntax = "proto3";\nmessage A {}\n/* never closed', "unterminated /* comment"),
+        ('syntax = "proto3";\n' + "message A { " * 2000 + "}" * 2000, "maximum recursion limit"),
+        ('syntax = "proto3";\noption (x) = 1' + "0" * 5000 + ";", 'Option "(x)" unknown'),
+        ('syntax = "proto3";\nmessage A { int32 a = 1' + "0" * 5000 + "; }", "Integer out of range"),
+        ('syntax = "proto3";\nmessage A {}\n/* never closed', "End-of-file inside block comment"),
     ],
 )
 def test_pathological_proto_is_a_clean_syntax_error(text: str, message: str) -> None:
     with pytest.raises(ImportError_) as err:
         import_spec(text.encode(), filename="bad.proto")
     assert err.value.kind == ErrorKind.SYNTAX and message in str(err.value)
-    assert len(str(err.value)) < 200
+    assert len(str(err.value)) < 300
 
 
 def test_proto_surrogate_escape_is_replaced_so_the_summary_stays_storable() -> None:
