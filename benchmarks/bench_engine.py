@@ -146,6 +146,65 @@ class Stack:
             proc.wait(timeout=30)
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _procs() -> list[tuple[int, int, str, float]]:
+    """(pid, process group, command line, CPU seconds) of every process we can read."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        out.append((int(entry.name), int(fields[2]), cmdline, (int(fields[11]) + int(fields[12])) / TICK))
+    return out
+
+
+def _machine() -> tuple[float, float]:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values) - idle, float(sum(values))
+
+
+class CpuMeter:
+    """CPU seconds spent by the worker's process group, the server, PostgreSQL backends of the
+    benchmark database and the Redis server between start() and stop(); and machine busy share."""
+
+    def __init__(self, stack: Stack, worker_pgid: int) -> None:
+        self.stack = stack
+        self.worker_pgid = worker_pgid
+
+    def _sample(self) -> dict[str, float]:
+        parts = {"worker": 0.0, "server": 0.0, "postgres": 0.0, "redis": 0.0}
+        redis_port = self.stack.redis_url.rsplit(":", 1)[-1].split("/")[0]
+        for pid, pgid, cmd, cpu in _procs():
+            if pgid == self.worker_pgid:
+                parts["worker"] += cpu
+            elif pid == self.stack.server.pid:
+                parts["server"] += cpu
+            elif cmd.startswith("postgres:") and self.stack.db_name in cmd:
+                parts["postgres"] += cpu
+            elif cmd.startswith("redis-server") and f":{redis_port}" in cmd:
+                parts["redis"] += cpu
+        return parts
+
+    def start(self) -> None:
+        self.before = self._sample()
+        self.machine_before = _machine()
+
+    def stop(self) -> dict[str, float]:
+        after = self._sample()
+        busy, total = _machine()
+        out = {k: after[k] - self.before.get(k, 0.0) for k in after}
+        out["busy"] = (busy - self.machine_before[0]) / max(total - self.machine_before[1], 1.0)
+        return out
+
+
 def bare_rate(base_url: str, n: int) -> float:
     with httpx.Client(trust_env=False) as client:
         for i in range(200):
@@ -236,24 +295,34 @@ class LatencyProbe:
 
 def measure_config(
     stack: Stack, principal: Any, processes: int, threads: int, repeat: int
-) -> tuple[list[float], list[float]]:
+) -> tuple[list[float], list[float], dict[str, float]]:
     proc = stack.start_workers(processes, threads)
     rates: list[float] = []
     latencies: list[float] = []
+    cpu: dict[str, float] = {}
+    steps_total = 0
     try:
         warm = launch(stack, principal, "warm")
         wait_runs(stack, warm)
         for _ in range(repeat):
             probe = LatencyProbe(stack.redis_url, principal.tenant_id)
+            meter = CpuMeter(stack, proc.pid)
+            meter.start()
             ids = launch(stack, principal, "bench")
             wait_runs(stack, ids)
+            used = meter.stop()
             time.sleep(0.3)
             latencies.extend(probe.close())
-            rate, _ = step_rate(stack, ids)
+            rate, steps = step_rate(stack, ids)
             rates.append(rate)
+            steps_total += steps
+            for key, value in used.items():
+                cpu[key] = cpu.get(key, 0.0) + value
     finally:
         stack.stop_workers(proc)
-    return rates, latencies
+    per_k = {k: v * 1000 / steps_total for k, v in cpu.items() if k != "busy"}
+    per_k["busy"] = cpu.get("busy", 0.0) / max(repeat, 1)
+    return rates, latencies, per_k
 
 
 def cancel_latency(stack: Stack, principal: Any, tries: int) -> list[float]:
@@ -340,7 +409,7 @@ def main() -> None:
             )
             print(f"server: {stack.base_url} (out of process); PostgreSQL + Redis from scripts/services\n")
             bare = [bare_rate(stack.base_url, 2000) for _ in range(args.repeat)]
-            results: dict[str, tuple[list[float], list[float]]] = {}
+            results: dict[str, tuple[list[float], list[float], dict[str, float]]] = {}
             for processes, threads in ((1, 1), (1, 4), (2, 4)):
                 results[f"{processes}p x {threads}t"] = measure_config(
                     stack, principal, processes, threads, args.repeat
@@ -354,7 +423,7 @@ def main() -> None:
     print(f"{'figure':<26}{'median':>12}{'samples':>40}")
     print(f"{'bare httpx loop':<26}{bare_med:>9.0f} /s   {', '.join(f'{r:.0f}' for r in bare):>36}")
     medians: dict[str, float] = {}
-    for name, (rates, _) in results.items():
+    for name, (rates, _, _) in results.items():
         medians[name] = statistics.median(rates)
         print(f"{'engine ' + name:<26}{medians[name]:>9.0f} /s   {', '.join(f'{r:.0f}' for r in rates):>36}")
     one_1, one_4, two_4 = medians["1p x 1t"], medians["1p x 4t"], medians["2p x 4t"]
@@ -362,12 +431,19 @@ def main() -> None:
     print(f"one worker (1 thread) / bare:    {one_1 / bare_med:6.0%}   target >= 50%")
     print(f"one worker (4 threads) / bare:   {one_4 / bare_med:6.0%}   target >= 50%")
     print(f"two workers / one (4 threads):   {two_4 / one_4:6.2f}x  target >= 1.7x")
-    lat = [v for _, (_, samples) in results.items() for v in samples]
+    lat = [v for _, (_, samples, _) in results.items() for v in samples]
     print(
         f"step end -> Redis subscriber:    p50 {percentile(lat, 0.5):.1f} ms"
         f"  p95 {percentile(lat, 0.95):.1f} ms"
         f"  max {max(lat):.1f} ms  ({len(lat)} events)  target p95 < 100 ms"
     )
+    print("\nCPU seconds per 1,000 steps (where the time goes) and machine busy share:")
+    print(f"{'':<12}{'worker':>9}{'server':>9}{'postgres':>10}{'redis':>8}{'busy':>7}")
+    for name, (_, _, cpu) in results.items():
+        print(
+            f"{name:<12}{cpu['worker']:>9.2f}{cpu['server']:>9.2f}{cpu['postgres']:>10.2f}"
+            f"{cpu['redis']:>8.2f}{cpu['busy']:>7.0%}"
+        )
     print(
         f"cancel -> run CANCELLED (200 ms steps): p50 {statistics.median(cancels):.0f} ms"
         f"  max {max(cancels):.0f} ms  ({len(cancels)} tries)  target < 1000 ms"

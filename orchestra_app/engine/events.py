@@ -23,6 +23,18 @@ def _camel(name: str) -> str:
     return head + "".join(part.title() for part in rest)
 
 
+_WIRE: dict[type, tuple[tuple[str, str], ...]] = {}
+
+
+def _wire_fields(cls: type) -> tuple[tuple[str, str], ...]:
+    """(attribute, camelCase key) of an event class's wire fields, computed once per class."""
+    cached = _WIRE.get(cls)
+    if cached is None:
+        cached = tuple((f.name, _camel(f.name)) for f in fields(cls) if f.name != "result")
+        _WIRE[cls] = cached
+    return cached
+
+
 @dataclass(kw_only=True)
 class RunEvent:
     type: ClassVar[str] = "RunEvent"
@@ -42,13 +54,11 @@ class RunEvent:
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": self.type}
-        for f in fields(self):
-            if f.name == "result":
-                continue
-            value = getattr(self, f.name)
+        for name, key in _wire_fields(type(self)):
+            value = getattr(self, name)
             if isinstance(value, UUID):
                 value = str(value)
-            out[_camel(f.name)] = value
+            out[key] = value
         return out
 
     @staticmethod

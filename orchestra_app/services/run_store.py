@@ -30,7 +30,7 @@ from orchestra_app.db.types import utcnow
 from orchestra_app.domain.runs import RunMode, RunSnapshot, RunStatus
 from orchestra_app.domain.secrets import EnvSecretResolver
 from orchestra_app.domain.spec import SpecSummary
-from orchestra_app.domain.steps import StepResultData, StepResultPayload, StepStatus, Violation
+from orchestra_app.domain.steps import StepResultData, StepStatus, Violation
 from orchestra_app.engine.events import (
     RunEvent,
     RunFinished,
@@ -180,6 +180,18 @@ def _owned(claimed: ClaimedRun) -> Any:
     )
 
 
+def _json_text(value: Any) -> str:
+    """JSON text jsonb accepts: NaN/Infinity and NUL characters (a server may send both) are
+    replaced by strings; everything else is serialised once."""
+    try:
+        text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        text = None
+    if text is None or "\\u0000" in text:
+        text = json.dumps(_json_safe(value), separators=(",", ":"), allow_nan=False)
+    return text
+
+
 def _json_safe(value: Any) -> Any:
     """jsonb takes neither NaN/Infinity nor NUL characters; a server may send both."""
     try:
@@ -300,15 +312,19 @@ class RunWriter:
 
     def _row(self, event: StepFinished) -> dict[str, Any]:
         result = event.result or StepResultData(step_alias=event.alias, status=StepStatus(event.status))
-        payload = StepResultPayload(
-            response_body=_json_safe(result.response_body),
-            response_headers=_json_safe(result.response_headers),
-            response_truncated=result.response_truncated,
-            request=_json_safe(result.request),
-            db_result=_json_safe(result.db_result),
-            kafka_message=_json_safe(result.kafka_message),
-            queue_message=_json_safe(result.queue_message),
-        ).to_json_dict()
+        # test_step_result.payload (StepResultPayload's camelCase shape, None left out) built directly:
+        # a response body is serialised once, not validated and dumped three times per step.
+        payload: dict[str, Any] = {"responseTruncated": result.response_truncated}
+        for key, value in (
+            ("responseBody", result.response_body),
+            ("responseHeaders", result.response_headers),
+            ("request", result.request),
+            ("dbResult", result.db_result),
+            ("kafkaMessage", result.kafka_message),
+            ("queueMessage", result.queue_message),
+        ):
+            if value is not None:
+                payload[key] = value
         return {
             "id": uuid4(),
             "tenant_id": self.claimed.tenant_id,
@@ -320,7 +336,7 @@ class RunWriter:
             "duration_ms": event.duration_ms,
             "actual_status_code": event.actual_status_code,
             "payload": payload,
-            "violations": _json_safe(event.violations),
+            "violations": event.violations,
             "attempt": self.claimed.attempt,
             "seq": event.seq,
             "reused_from_run_id": UUID(event.reused_from_run_id) if event.reused_from_run_id else None,
@@ -331,13 +347,15 @@ class RunWriter:
         if self.postgres:
             params = {
                 **row,
-                "payload": json.dumps(row["payload"], separators=(",", ":")),
-                "violations": json.dumps(row["violations"], separators=(",", ":")),
+                "payload": _json_text(row["payload"]),
+                "violations": _json_text(row["violations"]),
                 "worker_id": self.claimed.worker_id,
             }
             if self._autocommit(_PG_STEP, params) != 1:
                 raise self._lost()
             return
+        row["payload"] = _json_safe(row["payload"])
+        row["violations"] = _json_safe(row["violations"])
         with self.engine.begin() as conn:
             conn.execute(
                 sqlite.insert(RESULT)
