@@ -14,7 +14,8 @@ from pydantic import ValidationError
 
 from executor import monitor as run_monitor
 from orchestra_app.domain.errors import OrchestraError
-from orchestra_app.engine import new_context, run_steps
+from orchestra_app.domain.runs import RunMode
+from orchestra_app.engine import new_context, restore, run_steps
 from orchestra_app.engine.events import RunEvent
 from orchestra_app.observability import metrics
 from orchestra_app.plugins.base import ExecutionEnvironment
@@ -63,6 +64,12 @@ def execute(
             metrics.observe(event)
 
         context = new_context(run_id=run_id, data=snapshot.data, variables=snapshot.variables)
+        previous = claimed.previous
+        if claimed.mode == RunMode.SINGLE_STEP:
+            # the referenced run's results first, then the supplied ones (they win for an alias)
+            restore(context, [previous[i] for i in sorted(previous) if i != claimed.start_index])
+            previous = {}
+        restore(context, snapshot.step_results.values())
         try:
             outcome = run_steps(
                 snapshot.steps,
@@ -70,7 +77,7 @@ def execute(
                 context,
                 mode=claimed.mode,
                 start_index=claimed.start_index,
-                previous_results=claimed.previous,
+                previous_results=previous,
                 previous_run_id=claimed.previous_run_id,
                 recorded=claimed.recorded,
                 emit=emit,

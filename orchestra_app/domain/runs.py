@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import Field
 
 from orchestra_app.domain.model import DomainModel
-from orchestra_app.domain.steps import ScenarioStepSpec
+from orchestra_app.domain.steps import ScenarioStepSpec, StepResultData
 
 
 class RunMode(StrEnum):
@@ -60,5 +60,6 @@ class RunSnapshot(DomainModel):
     environment: PinnedEnvironment = Field(default_factory=PinnedEnvironment)
     spec_ids: dict[str, UUID] = Field(default_factory=dict)  # serviceName -> protocol_spec.id
     variables: dict[str, Any] = Field(default_factory=dict)  # extra run variables (SINGLE_STEP context)
+    step_results: dict[str, StepResultData] = Field(default_factory=dict)  # supplied {{step.alias...}}
     step_timeout_s: float | None = None
     run_timeout_s: float | None = None

@@ -43,6 +43,7 @@ from orchestra_app.domain.steps import (
     EndpointRef,
     ScenarioStepSpec,
     StepExpectations,
+    StepResultData,
     Violation,
 )
 from orchestra_app.domain.tenancy import Principal, Role
@@ -90,9 +91,22 @@ class RunRequest(BaseModel):
     start_step_index: int | None = Field(default=None, ge=0, le=100_000)
     from_run_id: UUID | None = None
     variables: dict[str, Any] = Field(default_factory=dict)  # extra run variables ({{name.*}})
+    # SINGLE_STEP debugging: earlier steps' results by alias, as {{step.<alias>.response...}} sees them
+    step_results: dict[str, StepResultData] = Field(default_factory=dict, max_length=1000)
     step_timeout_s: float | None = Field(default=None, gt=0, le=86_400)
     run_timeout_s: float | None = Field(default=None, gt=0, le=7 * 86_400)
     triggered_by: str = Field(default="user", min_length=1, max_length=100)
+
+    @field_validator("step_results", mode="before")
+    @classmethod
+    def _alias_from_key(cls, value: Any) -> Any:
+        # the key is the alias: {"create": {"responseBody": {...}}}
+        if isinstance(value, dict):
+            return {
+                alias: {**result, "stepAlias": alias} if isinstance(result, dict) else result
+                for alias, result in value.items()
+            }
+        return value
 
     @field_validator("variables")
     @classmethod
@@ -573,6 +587,8 @@ def _check_mode(
     previous_indexes: set[int],
 ) -> None:
     mode = req.mode
+    if req.step_results and mode != RunMode.SINGLE_STEP:
+        raise ValidationFailed(f"stepResults are used by SINGLE_STEP, not {mode.value}", field="stepResults")
     if mode in (RunMode.RUN_ALL_STEPS, RunMode.STOP_ON_FIRST_FAILURE):
         if req.start_step_index is not None:
             raise ValidationFailed(
@@ -676,6 +692,7 @@ def create_runs(
             environment=pinned_env,
             spec_ids=_spec_ids(session, principal, steps[scenario.id]),
             variables=req.variables,
+            step_results=req.step_results,
             step_timeout_s=req.step_timeout_s,
             run_timeout_s=req.run_timeout_s,
         )

@@ -187,6 +187,23 @@ def test_stop_on_first_failure_and_from_step(db: Engine, loopback: LoopbackServe
     assert one.status == RunStatus.PASSED
     detail = svc.run(run_service.get_run, seeded.principal, run_id=one.id)
     assert [(s.alias, s.status) for s in detail.steps] == [("check", "PASSED")]
+    assert detail.steps[0].request["url"].endswith("/orders/o-11")
+
+    # SINGLE_STEP with a hand-written context (UI debugging): it wins over the referenced run's
+    supplied = svc.run(
+        run_service.create_runs,
+        seeded.principal,
+        request={
+            "scenarioIds": [str(seeded.scenarios["flow"])],
+            "mode": "SINGLE_STEP",
+            "startStepIndex": 2,
+            "fromRunId": str(rerun.id),
+            "stepResults": {"create": {"status": "PASSED", "responseBody": {"id": "o-by-hand"}}},
+        },
+    ).runs[0]
+    assert wait_ended(supplied.id, db).status == RunStatus.PASSED
+    detail = svc.run(run_service.get_run, seeded.principal, run_id=supplied.id)
+    assert detail.steps[0].request["url"].endswith("/orders/o-by-hand")
 
 
 def test_pending_beyond_max_parallel_runs_are_promoted(db: Engine, loopback: LoopbackServer) -> None:
@@ -299,6 +316,8 @@ def test_bad_requests_are_refused_naming_the_field_and_store_nothing(
         ({"suiteId": suite, "variables": {"data": 1}}, "variables"),
         ({"suiteId": suite, "fromRunId": str(uuid.uuid4())}, "fromRunId"),
         ({"suiteId": suite, "triggeredBy": ""}, "triggeredBy"),
+        ({"suiteId": suite, "stepResults": {"x": {"status": "PASSED"}}}, "stepResults"),
+        ({"suiteId": suite, "stepResults": {"x": {"status": "MAYBE"}}}, "stepResults.x.status"),
     ]
     for body, field in cases:
         with pytest.raises((ValidationFailed, NotFound)) as info:
