@@ -6,7 +6,18 @@ import re
 from typing import Any
 
 from orchestra_app.domain.errors import ErrorKind, ImportError_
-from orchestra_app.domain.spec import MediaBody, Operation, Parameter, ResponseSpec, Server, SpecSummary
+from orchestra_app.domain.spec import (
+    MediaBody,
+    Operation,
+    Parameter,
+    ResponseSpec,
+    Server,
+    SourceRef,
+    SpecSummary,
+    part_key,
+    part_source,
+    template_variables,
+)
 from orchestra_app.importers.refs import Bundler, RefError, RefResolver, Warnings, pointer
 
 METHODS_3 = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
@@ -53,6 +64,7 @@ def synthesize_operation_id(method: str, path: str) -> str:
 
 
 Where = list[Any]
+Sources = dict[tuple[str, ...], SourceRef]  # part_key tokens -> where the part is
 
 
 class OpenApiImporter:
@@ -86,6 +98,11 @@ class OpenApiImporter:
 
     def warn(self, code: str, message: str, where: Where, uri: str | None = None) -> None:
         self.warnings.add(code, message, where, self.resolver.display(uri or self.resolver.root_uri))
+
+    def source(self, where: Where, uri: str) -> SourceRef:
+        """Where a node is: a pointer into the root document, or into the file it was bundled from."""
+        file = None if uri == self.resolver.root_uri else self.resolver.display(uri)
+        return SourceRef(pointer=pointer(where), file=file)
 
     def deref(self, node: Any, uri: str, where: Where) -> tuple[Any, str, Where]:
         """Inline a structural ``$ref`` (path item, operation, parameter, response...); None when broken."""
@@ -163,6 +180,8 @@ class OpenApiImporter:
             version=_text(info.get("version")),
             schema_dialect=self.dialect,
             servers=servers,
+            base_path=self._base_path_2() if self.swagger else None,
+            source_file=self.resolver.display_name,
             operations=operations,
         )
         webhooks = doc.get("webhooks")
@@ -171,6 +190,10 @@ class OpenApiImporter:
             summary.webhooks = [op.to_json_dict() for op in hooks]  # type: ignore[attr-defined]
         summary.security_schemes = self._security_schemes()
         summary.components = self._components()
+        summary.component_sources = {
+            f"{kind}/{name}": self.source(list(tokens), uri)
+            for (kind, name), (uri, tokens) in self.bundler.bundled_origins().items()
+        }
         return summary
 
     def _root_section(self, node: Any, key: str) -> tuple[Any, str, Where]:
@@ -221,11 +244,54 @@ class OpenApiImporter:
             if not isinstance(s, dict) or not isinstance(s.get("url"), str):
                 self.warn("invalid_server", "server without a url", [*where, i])
                 continue
-            server = Server(url=s["url"], description=_text(s.get("description")))
-            if isinstance(s.get("variables"), dict):
-                server.variables = s["variables"]  # type: ignore[attr-defined]
-            out.append(server)
+            variables = self._server_variables(s, [*where, i])
+            out.append(Server(url=s["url"], description=_text(s.get("description")), variables=variables))
         return out
+
+    def _server_variables(self, server: dict[str, Any], where: Where) -> dict[str, Any]:
+        """The server's variables, with a warning for each one a URL cannot be built from."""
+        raw = server.get("variables")
+        if raw is not None and not isinstance(raw, dict):
+            self.warn("invalid_server_variables", "server variables is not an object", [*where, "variables"])
+            raw = None
+        variables: dict[str, Any] = dict(raw or {})
+        for name in template_variables(server["url"]):
+            if name not in variables:
+                self.warn(
+                    "undefined_server_variable",
+                    f"server url {server['url']!r} uses {{{name}}} but defines no variable {name!r}; "
+                    "set it per environment (options.serverVariables)",
+                    [*where, "url"],
+                )
+        for name, var in variables.items():
+            vwhere = [*where, "variables", name]
+            if not isinstance(var, dict) or not isinstance(var.get("default"), str | int | float):
+                self.warn(
+                    "server_variable_without_default",
+                    f"server variable {name!r} has no default; "
+                    "set it per environment (options.serverVariables)",
+                    vwhere,
+                )
+                continue
+            enum = var.get("enum")
+            if isinstance(enum, list) and enum and str(var["default"]) not in [str(e) for e in enum]:
+                self.warn(
+                    "server_variable_default_not_in_enum",
+                    f"server variable {name!r}: default {var['default']!r} is not one of its enum {enum}",
+                    [*vwhere, "default"],
+                )
+        return variables
+
+    def _base_path_2(self) -> str | None:
+        base = self.doc.get("basePath")
+        if base is None:
+            return None
+        if not isinstance(base, str):
+            self.warn("invalid_base_path", "basePath is not a string; ignored", ["basePath"])
+            return None
+        if not base.startswith("/"):
+            self.warn("invalid_base_path", f"basePath {base!r} does not start with '/'", ["basePath"])
+        return base
 
     def _servers_2(self) -> list[Server]:
         host = self.doc.get("host")
@@ -359,11 +425,13 @@ class OpenApiImporter:
                 )
             op_id = f"{op_id}_{n}"
             self.seen_ids.setdefault(op_id, 1)
+        sources: Sources = {}
         param_lists = [(item.get("parameters"), iuri, [*iwhere, "parameters"])]
         param_lists.append((op.get("parameters"), ouri, [*owhere, "parameters"]))
-        parameters, body = self._parameters(param_lists, op)
+        parameters, body = self._parameters(param_lists, op, sources)
+        self._check_path_parameters(op_id, path, parameters, owhere, ouri)
         if not self.swagger and "requestBody" in op:
-            body = self._request_body(op["requestBody"], ouri, [*owhere, "requestBody"])
+            body = self._request_body(op["requestBody"], ouri, [*owhere, "requestBody"], sources)
         security = self._security(op.get("security"), [*owhere, "security"], ouri)
         tags = op.get("tags")
         operation = Operation(
@@ -375,22 +443,61 @@ class OpenApiImporter:
             tags=[str(t) for t in tags] if isinstance(tags, list) else [],
             parameters=parameters,
             request_body=body,
-            responses=self._responses(op.get("responses"), op, ouri, [*owhere, "responses"]),
+            responses=self._responses(op.get("responses"), op, ouri, [*owhere, "responses"], sources),
             security=security if "security" in op else root_security,
             deprecated=op.get("deprecated") is True,
             synthesized_id=synthesized,
+            source=self.source(owhere, ouri),
         )
+        # Only what cannot be derived from its parent is kept (a fifth of a big spec's summary otherwise);
+        # parents first, so a child under a relocated parent is derived from where that parent really is.
+        for tokens, ref in sorted(sources.items(), key=lambda item: len(item[0])):
+            if part_source(self.swagger, operation, *tokens) != ref:
+                operation.sources[part_key(*tokens)] = ref
         if not self.swagger:
             servers = op.get("servers") or item.get("servers")
             if servers:
                 where = [*owhere, "servers"] if op.get("servers") else [*iwhere, "servers"]
-                operation.servers = [s.to_json_dict() for s in self._servers_3(servers, where)]  # type: ignore[attr-defined]
+                operation.servers = self._servers_3(servers, where) or None
         return operation
+
+    def _check_path_parameters(
+        self, op_id: str, path: str, parameters: list[Parameter], owhere: Where, ouri: str
+    ) -> None:
+        """Path parameters and ``{...}`` variables of the path must agree; mismatches are spec defects.
+
+        A declared path parameter that matches no variable can never be sent: it is kept (documented)
+        but made optional, and the HTTP plugin ignores it. A variable without a declared parameter is
+        still filled from the step's ``pathParams``.
+        """
+        names = set(template_variables(path))
+        declared = set()
+        for param in parameters:
+            if param.location != "path":
+                continue
+            declared.add(param.name)
+            if param.name not in names:
+                param.required = False
+                self.warn(
+                    "path_parameter_not_in_path",
+                    f"operation {op_id}: path parameter {param.name!r} matches no {{...}} in {path!r}; "
+                    "it is ignored when sending",
+                    [*owhere, "parameters"],
+                    ouri,
+                )
+        for name in sorted(names - declared):
+            self.warn(
+                "undeclared_path_variable",
+                f"operation {op_id}: {{{name}}} in {path!r} has no path parameter; "
+                "its value comes from the step's pathParams, unchecked",
+                [*owhere, "parameters"],
+                ouri,
+            )
 
     # ------------------------------------------------------------------------------------- parameters
 
     def _parameters(
-        self, lists: list[tuple[Any, str, Where]], op: dict[str, Any]
+        self, lists: list[tuple[Any, str, Where]], op: dict[str, Any], sources: Sources
     ) -> tuple[list[Parameter], MediaBody | None]:
         merged: dict[tuple[str, str], Parameter] = {}
         body: MediaBody | None = None
@@ -418,6 +525,8 @@ class OpenApiImporter:
                         mt: self.schema(p.get("schema"), puri, [*pwhere, "schema"])
                         for mt in self._media(op, "consumes")
                     }
+                    for mt in content:
+                        sources[("request", mt)] = self.source([*pwhere, "schema"], puri)
                     body = MediaBody(required=p.get("required") is True, content=content)
                     continue
                 if self.swagger and loc == "formData":
@@ -431,19 +540,24 @@ class OpenApiImporter:
                         "invalid_parameter", f"parameter location {loc!r} is not known", [*pwhere, "in"], puri
                     )
                 schema: dict[str, Any] | None
+                swhere: Where | None = None
                 if self.swagger:
                     schema = self._swagger_param_schema(p, puri, pwhere, allow_file=False)
+                    swhere = [*pwhere, "schema"] if isinstance(p.get("schema"), dict) else pwhere
                 elif "schema" in p:
-                    schema = self.schema(p["schema"], puri, [*pwhere, "schema"])
+                    swhere = [*pwhere, "schema"]
+                    schema = self.schema(p["schema"], puri, swhere)
                 elif isinstance(p.get("content"), dict) and p["content"]:
                     mt, media = next(iter(p["content"].items()))
+                    swhere = [*pwhere, "content", mt, "schema"]
                     schema = self.schema(
-                        media.get("schema") if isinstance(media, dict) else None,
-                        puri,
-                        [*pwhere, "content", mt, "schema"],
+                        media.get("schema") if isinstance(media, dict) else None, puri, swhere
                     )
                 else:
                     schema = None
+                sources[("parameter", loc, p["name"])] = self.source(pwhere, puri)
+                if swhere is not None:
+                    sources[("parameter", loc, p["name"], "schema")] = self.source(swhere, puri)
                 merged[(p["name"], loc)] = Parameter(
                     name=p["name"],
                     location=loc,
@@ -492,19 +606,27 @@ class OpenApiImporter:
 
     # ------------------------------------------------------------------------------------- bodies
 
-    def _request_body(self, node: Any, uri: str, where: Where) -> MediaBody | None:
+    def _request_body(self, node: Any, uri: str, where: Where, sources: Sources) -> MediaBody | None:
         rb, ruri, rwhere = self.deref(node, uri, where)
         if rb is None:
             return None
         if not isinstance(rb, dict):
             self.warn("invalid_request_body", "requestBody is not an object", rwhere, ruri)
             return None
+        sources[("requestBody",)] = self.source(rwhere, ruri)
         return MediaBody(
             required=rb.get("required") is True,
-            content=self._content(rb.get("content"), ruri, [*rwhere, "content"]),
+            content=self._content(rb.get("content"), ruri, [*rwhere, "content"], sources, ("request",)),
         )
 
-    def _content(self, node: Any, uri: str, where: Where) -> dict[str, dict[str, Any] | None]:
+    def _content(
+        self,
+        node: Any,
+        uri: str,
+        where: Where,
+        sources: Sources | None = None,
+        key: tuple[str, ...] = (),
+    ) -> dict[str, dict[str, Any] | None]:
         if node is None:
             return {}
         if not isinstance(node, dict):
@@ -522,9 +644,13 @@ class OpenApiImporter:
                 if isinstance(media, dict)
                 else None
             )
+            if sources is not None and out[mt] is not None:
+                sources[(*key, mt)] = self.source([*mwhere, "schema"], muri)
         return out
 
-    def _responses(self, node: Any, op: dict[str, Any], uri: str, where: Where) -> dict[str, ResponseSpec]:
+    def _responses(
+        self, node: Any, op: dict[str, Any], uri: str, where: Where, sources: Sources
+    ) -> dict[str, ResponseSpec]:
         if node is None and self.dialect == "openapi-3.1":
             return {}  # responses became optional in 3.1
         if node is None:
@@ -545,21 +671,29 @@ class OpenApiImporter:
             if not isinstance(resp, dict):
                 self.warn("invalid_response", "response is not an object", rwhere, ruri)
                 continue
+            sources[("response", code)] = self.source(rwhere, ruri)
             if self.swagger:
                 schema = (
                     self.schema(resp.get("schema"), ruri, [*rwhere, "schema"]) if "schema" in resp else None
                 )
                 content = {mt: schema for mt in self._media(op, "produces")} if "schema" in resp else {}
+                if schema is not None:
+                    for mt in content:
+                        sources[("response", code, mt)] = self.source([*rwhere, "schema"], ruri)
             else:
-                content = self._content(resp.get("content"), ruri, [*rwhere, "content"])
+                content = self._content(
+                    resp.get("content"), ruri, [*rwhere, "content"], sources, ("response", code)
+                )
             out[code] = ResponseSpec(
                 description=_text(resp.get("description")),
-                headers=self._headers(resp.get("headers"), ruri, [*rwhere, "headers"]),
+                headers=self._headers(resp.get("headers"), ruri, [*rwhere, "headers"], sources, code),
                 content=content,
             )
         return out
 
-    def _headers(self, node: Any, uri: str, where: Where) -> dict[str, dict[str, Any]]:
+    def _headers(
+        self, node: Any, uri: str, where: Where, sources: Sources, code: str
+    ) -> dict[str, dict[str, Any]]:
         if not isinstance(node, dict):
             return {}
         out: dict[str, dict[str, Any]] = {}
@@ -568,12 +702,16 @@ class OpenApiImporter:
             if not isinstance(h, dict):
                 continue
             if self.swagger:
+                swhere = hwhere
                 schema = self.schema({k: h[k] for k in _SWAGGER_SCHEMA_FIELDS if k in h}, huri, hwhere)
             elif "schema" in h:
-                schema = self.schema(h["schema"], huri, [*hwhere, "schema"])
+                swhere = [*hwhere, "schema"]
+                schema = self.schema(h["schema"], huri, swhere)
             else:
                 content = self._content(h.get("content"), huri, [*hwhere, "content"])
                 schema = next(iter(content.values()), None)
+                swhere = [*hwhere, "content", next(iter(content), ""), "schema"]
+            sources[("response", code, "header", str(name))] = self.source(swhere, huri)
             entry: dict[str, Any] = {"required": h.get("required") is True, "schema": schema}
             if isinstance(h.get("description"), str):
                 entry["description"] = h["description"]

@@ -532,6 +532,11 @@ class Bundler:
             if k == kind:
                 self._schedule_root(prefix, kind, name)
 
+    def bundled_origins(self) -> dict[tuple[str, str], tuple[str, list[str]]]:
+        """(kind, name) -> (document uri, pointer tokens) of each component copied in from elsewhere
+        than the root's own components (other files, other places of the root)."""
+        return {names: (uri, split_fragment(ptr) or []) for (uri, ptr), names in self._names.items()}
+
     def finish(self) -> dict[str, dict[str, Any]]:
         while self._queue:
             item = self._queue.pop()

@@ -141,8 +141,12 @@ def test_expected_status_codes_and_negative_steps(server: Server) -> None:
     not_found = {"customerId": "x", "behaviour": "NOT_FOUND"}
     by_name = _step("a", CREATE, not_found, meta={"expectedStatus": "NOT_FOUND"})
     assert _run(env, by_name).status == StepStatus.PASSED
-    by_number = _step("b", CREATE, not_found, expectations={"expectedStatusCode": 5})
+    by_number = _step("b", CREATE, not_found, meta={"expectedStatus": 5})
     assert _run(env, by_number).status == StepStatus.PASSED
+    http_field = _step("b2", CREATE, not_found, expectations={"expectedStatusCode": 404})
+    result = _run(env, http_field)
+    assert _codes(result) == [("VALIDATION_ERROR", "CONFIGURATION_ERROR")]
+    assert "action.meta.expectedStatus" in result.violations[0].message
     either = _step("c", CREATE, not_found, meta={"expectedStatus": ["ALREADY_EXISTS", "GRPC_NOT_FOUND"]})
     assert _run(env, either).status == StepStatus.PASSED
     wrong = _step("d", CREATE, {"customerId": "x"}, meta={"expectedStatus": "NOT_FOUND"})

@@ -655,11 +655,17 @@ def _basic_pair(value: str) -> str | None:
 
 
 def _expected_codes(step: ScenarioStepSpec) -> set[grpc.StatusCode] | None:
-    """``expectations.expectedStatusCode`` (the numeric gRPC code) or ``action.meta.expectedStatus``
-    (a name such as NOT_FOUND, a number, or a list of them)."""
+    """``action.meta.expectedStatus``: a name such as NOT_FOUND, a number (0-16), or a list of them.
+
+    ``expectations.expectedStatusCode`` holds HTTP statuses (100-599) and is refused on gRPC steps,
+    so an HTTP code copied into a gRPC step cannot silently never match."""
     wanted: list[Any] = []
     if step.expectations.expected_status_code is not None:
-        wanted.append(step.expectations.expected_status_code)
+        raise ConfigurationError(
+            "expectations.expectedStatusCode is an HTTP status; a gRPC step gives its expected status "
+            "in action.meta.expectedStatus (a gRPC code 0-16 or a name such as NOT_FOUND)",
+            field="expectedStatusCode",
+        )
     meta = step.action.meta.get("expectedStatus")
     if meta is not None:
         wanted.extend(meta if isinstance(meta, list) else [meta])

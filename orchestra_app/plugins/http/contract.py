@@ -7,9 +7,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestra_app.domain.spec import MediaBody, Operation, ResponseSpec, SpecSummary
+from orchestra_app.domain.spec import (
+    MediaBody,
+    Operation,
+    ResponseSpec,
+    SourceRef,
+    SpecSummary,
+    part_source,
+    template_variables,
+)
 from orchestra_app.domain.steps import Violation, ViolationType
-from orchestra_app.plugins.http.schemas import SpecIndex, spec_index
+from orchestra_app.plugins.http.locations import locate, spec_details
+from orchestra_app.plugins.http.schemas import CompiledSchema, Direction, SchemaError_, SpecIndex, spec_index
 
 CONTRACT = ViolationType.CONTRACT_VIOLATION
 INVALID = ViolationType.VALIDATION_ERROR
@@ -74,6 +83,35 @@ def response_for(operation: Operation, status: int) -> tuple[str, ResponseSpec] 
     if "default" in responses:
         return "default", responses["default"]
     return None
+
+
+def stand_in_response(operation: Operation, status: int) -> tuple[str, ResponseSpec] | None:
+    """For an undeclared success status: the declared 2xx response whose body is described (the
+    nearest code, the lower on a tie), so the body is still checked.
+
+    A 201 under a spec that declares only 200 is checked against the 200 schema. (``default`` and
+    ``2XX`` keys would have matched in ``response_for`` already.) Other classes get no stand-in: error
+    bodies of different statuses differ too often for one to stand in for another.
+    """
+    prefix = str(status)[:1]
+    if prefix != "2":
+        return None
+    best: tuple[int, int, str] | None = None
+    for key, response in operation.responses.items():
+        if len(key) != 3 or not key.isdigit() or key[0] != prefix or not response.content:
+            continue
+        rank = (abs(int(key) - status), int(key), key)
+        if best is None or rank < best:
+            best = rank
+    return (best[2], operation.responses[best[2]]) if best else None
+
+
+def _joined(source: SourceRef | None, *tokens: str) -> dict[str, Any]:
+    """specPointer (and specFile) of ``source`` extended by ``tokens``; empty when unknown."""
+    if source is None:
+        return {}
+    pointer = source.pointer + "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+    return {"specPointer": pointer, **({"specFile": source.file} if source.file else {})}
 
 
 def _coerce(value: Any, schema: Any) -> Any:
@@ -151,12 +189,19 @@ class HttpContractValidator:
             "header": request.headers,
             "cookie": request.cookies,
         }
+        variables: set[str] | None = None
+        swagger = spec.format == "swagger"
         for param in operation.parameters:
             values = where.get(param.location)
             if values is None:
                 continue
+            if param.location == "path":
+                variables = set(template_variables(operation.path)) if variables is None else variables
+                if param.name not in variables:
+                    continue  # a spec defect (warned at import): it can never be sent, so it is ignored
             present, value = _find(values, param.name, fold=param.location == "header")
             pointer = f"/{param.location}/{param.name}"
+            key = ("parameter", param.location, param.name)
             if not present:
                 if param.required or param.location == "path":
                     violations.append(
@@ -169,6 +214,7 @@ class HttpContractValidator:
                                 "in": param.location,
                                 "name": param.name,
                                 "pointer": pointer,
+                                **_joined(part_source(swagger, operation, *key)),
                             },
                         )
                     )
@@ -187,15 +233,36 @@ class HttpContractValidator:
                             "in": param.location,
                             "name": param.name,
                             "pointer": pointer + err.pointer,
-                            "schemaPointer": err.schema_pointer,
+                            **self._located(
+                                spec,
+                                index,
+                                compiled,
+                                param.schema_,
+                                None,
+                                part_source(swagger, operation, *key, "schema"),
+                                err,
+                            ),
                         },
                     )
                 )
-        violations.extend(self._validate_request_body(index, operation, request))
+        violations.extend(self._validate_request_body(spec, index, operation, request))
         return violations
 
+    @staticmethod
+    def _located(
+        spec: SpecSummary,
+        index: SpecIndex,
+        compiled: CompiledSchema,
+        schema: Any,
+        direction: Direction,
+        start: SourceRef | None,
+        err: SchemaError_,
+    ) -> dict[str, Any]:
+        """schemaPointer (relative to the checked schema), specPointer and specFile of one schema error."""
+        return spec_details(locate(spec, index, direction, schema, compiled.root, start, err.schema_path))
+
     def _validate_request_body(
-        self, index: SpecIndex, operation: Operation, request: HttpRequestData
+        self, spec: SpecSummary, index: SpecIndex, operation: Operation, request: HttpRequestData
     ) -> list[Violation]:
         body_spec: MediaBody | None = operation.request_body
         if request.body_kind is None:
@@ -205,7 +272,15 @@ class HttpContractValidator:
                         type=INVALID,
                         code="MISSING_REQUEST_BODY",
                         message=f"operation {operation.id} requires a request body",
-                        details={"operationId": operation.id, "pointer": "/body"},
+                        details={
+                            "operationId": operation.id,
+                            "pointer": "/body",
+                            **(
+                                _joined(operation.source, "parameters")
+                                if spec.format == "swagger"
+                                else _joined(part_source(False, operation, "requestBody"))
+                            ),
+                        },
                     )
                 ]
             return []
@@ -233,6 +308,7 @@ class HttpContractValidator:
             return []
         compiled = index.validator((operation.id, "request", declared), schema, "request")
         root = f"/{request.body_kind}"
+        start = part_source(spec.format == "swagger", operation, "request", declared)
         return [
             Violation(
                 type=INVALID,
@@ -242,7 +318,7 @@ class HttpContractValidator:
                     "operationId": operation.id,
                     "mediaType": declared,
                     "pointer": root + err.pointer,
-                    "schemaPointer": err.schema_pointer,
+                    **self._located(spec, index, compiled, schema, "request", start, err),
                 },
             )
             for err in compiled.errors(request.body)
@@ -254,25 +330,39 @@ class HttpContractValidator:
         assert isinstance(response, HttpResponseData)
         index = self.index(spec)
         found = response_for(operation, response.status)
-        base = {"operationId": operation.id, "status": response.status}
+        base: dict[str, Any] = {"operationId": operation.id, "status": response.status}
         if found is None:
-            return [
-                Violation(
-                    type=CONTRACT,
-                    code="UNDECLARED_STATUS",
-                    message=f"status {response.status} is not declared by {operation.id} "
-                    f"(declared: {', '.join(operation.responses) or 'none'})",
-                    details={**base, "declared": list(operation.responses), "pointer": "/status"},
-                )
-            ]
+            # Still check the body against the nearest declared response of the same class, so a 201
+            # under a 200-only spec does not hide a broken body; its violations say which was used.
+            stand_in = stand_in_response(operation, response.status)
+            undeclared = Violation(
+                type=CONTRACT,
+                code="UNDECLARED_STATUS",
+                message=f"status {response.status} is not declared by {operation.id} "
+                f"(declared: {', '.join(operation.responses) or 'none'})"
+                + (f"; its body was checked against the {stand_in[0]} response" if stand_in else ""),
+                details={
+                    **base,
+                    "declared": list(operation.responses),
+                    "pointer": "/status",
+                    "bodyCheckedAgainst": stand_in[0] if stand_in else None,
+                    **_joined(operation.source, "responses"),
+                },
+            )
+            if stand_in is None:
+                return [undeclared]
+            key, spec_response = stand_in
+            base = {**base, "responseKey": key, "standIn": True}
+            return [undeclared, *self._check_body(spec, index, operation, key, spec_response, response, base)]
         key, spec_response = found
         base["responseKey"] = key
-        violations = self._check_headers(index, operation, key, spec_response, response, base)
-        violations.extend(self._check_body(index, operation, key, spec_response, response, base))
+        violations = self._check_headers(spec, index, operation, key, spec_response, response, base)
+        violations.extend(self._check_body(spec, index, operation, key, spec_response, response, base))
         return violations
 
     def _check_headers(
         self,
+        spec: SpecSummary,
         index: SpecIndex,
         operation: Operation,
         key: str,
@@ -281,6 +371,7 @@ class HttpContractValidator:
         base: dict[str, Any],
     ) -> list[Violation]:
         violations: list[Violation] = []
+        swagger = spec.format == "swagger"
         for name, header in spec_response.headers.items():
             if name.lower() == "content-type" or not isinstance(header, dict):
                 continue  # OpenAPI: a Content-Type header definition is ignored
@@ -293,7 +384,12 @@ class HttpContractValidator:
                             type=CONTRACT,
                             code="MISSING_RESPONSE_HEADER",
                             message=f"required response header {name!r} is missing",
-                            details={**base, "header": name, "pointer": pointer},
+                            details={
+                                **base,
+                                "header": name,
+                                "pointer": pointer,
+                                **_joined(part_source(swagger, operation, "response", key), "headers", name),
+                            },
                         )
                     )
                 continue
@@ -301,6 +397,7 @@ class HttpContractValidator:
             if schema is None:
                 continue
             compiled = index.validator((operation.id, "header", key, name.lower()), schema)
+            start = part_source(swagger, operation, "response", key, "header", name)
             for err in compiled.errors(_coerce(value, schema)):
                 violations.append(
                     Violation(
@@ -311,7 +408,7 @@ class HttpContractValidator:
                             **base,
                             "header": name,
                             "pointer": pointer + err.pointer,
-                            "schemaPointer": err.schema_pointer,
+                            **self._located(spec, index, compiled, schema, None, start, err),
                         },
                     )
                 )
@@ -319,6 +416,7 @@ class HttpContractValidator:
 
     def _check_body(
         self,
+        spec: SpecSummary,
         index: SpecIndex,
         operation: Operation,
         key: str,
@@ -328,6 +426,10 @@ class HttpContractValidator:
     ) -> list[Violation]:
         if not spec_response.content:
             return []  # nothing declared: an undocumented body is not checked (see docs/plugins.md)
+        if base.get("standIn") and (
+            response.empty or match_media(media_type(response.content_type), spec_response.content) is None
+        ):
+            return []  # a borrowed response: only a body it can describe is checked against it
         if response.empty:
             if response.method.upper() == "HEAD" or response.status in (204, 304):
                 return []
@@ -393,12 +495,22 @@ class HttpContractValidator:
                     details={**base},
                 )
             ]
+        start = part_source(spec.format == "swagger", operation, "response", key, declared)
+        against = (
+            f" (checked against the {key} response: {response.status} is not declared)"
+            if base.get("standIn")
+            else ""
+        )
         return [
             Violation(
                 type=CONTRACT,
                 code="RESPONSE_SCHEMA_MISMATCH",
-                message=f"response body{err.pointer and ' at ' + err.pointer}: {err.message}",
-                details={**base, "pointer": err.pointer, "schemaPointer": err.schema_pointer},
+                message=f"response body{err.pointer and ' at ' + err.pointer}: {err.message}{against}",
+                details={
+                    **base,
+                    "pointer": err.pointer,
+                    **self._located(spec, index, compiled, schema, "response", start, err),
+                },
             )
             for err in compiled.errors(instance)
         ]
@@ -427,7 +539,11 @@ class HttpContractValidator:
                 type=CONTRACT,
                 code="SCHEMA_REF_MISMATCH",
                 message=f"{ref}: body{at}{err.pointer}: {err.message}",
-                details={"ref": ref, "pointer": at + err.pointer, "schemaPointer": err.schema_pointer},
+                details={
+                    "ref": ref,
+                    "pointer": at + err.pointer,
+                    **self._located(spec, index, compiled, {"$ref": ref}, "response", None, err),
+                },
             )
             for err in compiled.errors(instance)
         ]

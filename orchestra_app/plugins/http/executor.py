@@ -13,17 +13,24 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import httpx
 from pydantic import Field, ValidationError
 
-from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.domain.errors import ConfigurationError, OrchestraError
 from orchestra_app.domain.rules import RuleError, parse_rules, parse_selector
 from orchestra_app.domain.secrets import REDACTED, redact_text, redact_value
 from orchestra_app.domain.spec import Operation, SpecSummary
 from orchestra_app.domain.steps import (
     ActionMode,
+    RequestValidation,
     ScenarioStepSpec,
+    Severity,
+    StatusExpectation,
     StepResultData,
     StepStatus,
     Violation,
     ViolationType,
+    describe_status_expectation,
+    outcome,
+    parse_status_expectation,
+    status_matches,
 )
 from orchestra_app.domain.templating import TemplateScope, render
 from orchestra_app.plugins.base import (
@@ -34,6 +41,7 @@ from orchestra_app.plugins.base import (
     TlsOptions,
 )
 from orchestra_app.plugins.http.auth import AuthFailed, TokenCache, prepare_auth
+from orchestra_app.plugins.http.base_url import ResolvedBase, resolve_base
 from orchestra_app.plugins.http.contract import (
     HttpContractValidator,
     HttpRequestData,
@@ -69,7 +77,10 @@ class HttpPluginConfig(PluginConfig):
     """ExecutionEnvironment.plugin_config["http"]."""
 
     max_body_bytes: int = Field(default=1_048_576, alias="maxBodyBytes")
-    validate_requests: bool = Field(default=True, alias="validateRequests")
+    validate_requests: bool = Field(default=True, alias="validateRequests")  # false = requestValidation off
+    # The environment's default request check; a suite's generation.requestValidation and a step's
+    # action.meta.requestValidation win over it. None: "block" (or "off" when validateRequests is false).
+    request_validation: RequestValidation | None = Field(default=None, alias="requestValidation")
     validate_responses: bool = Field(default=True, alias="validateResponses")
     validate_formats: bool = Field(default=True, alias="validateFormats")
     user_agent: str = Field(default="orchestra-http/1", alias="userAgent")
@@ -78,6 +89,26 @@ class HttpPluginConfig(PluginConfig):
 
 def _violation(vtype: ViolationType, code: str, message: str, **details: Any) -> Violation:
     return Violation(type=vtype, code=code, message=message, details=details)
+
+
+class _MetaError(Exception):
+    """A step setting (meta, expectation) that cannot be used; becomes a VALIDATION_ERROR, nothing is sent."""
+
+    def __init__(self, message: str, pointer: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.pointer = pointer
+        self.code = "INVALID_EXPECTATION" if pointer.startswith("/expectations") else "INVALID_META"
+
+
+def _unexpected_status(expected: StatusExpectation, status: int) -> Violation:
+    return _violation(
+        ViolationType.HTTP_ERROR,
+        "UNEXPECTED_STATUS",
+        f"expected status {describe_status_expectation(expected)}, got {status}",
+        expected=expected,
+        actual=status,
+    )
 
 
 def _auth_adapter() -> Any:
@@ -163,10 +194,19 @@ class HttpStepExecutor:
 
     def _config(self, run: StepRunContext) -> HttpPluginConfig:
         env = run.environment
-        return env.resource(
-            f"{self.plugin_id}:config",
-            lambda: HttpPluginConfig.model_validate(env.plugin_config.get(self.plugin_id, {})),
-        )
+
+        def load() -> HttpPluginConfig:
+            try:
+                return HttpPluginConfig.model_validate(env.plugin_config.get(self.plugin_id, {}))
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first["loc"])
+                raise ConfigurationError(
+                    f"plugin_config.{self.plugin_id}.{where}: {first['msg']} (got {first.get('input')!r})",
+                    field=f"plugin_config.{self.plugin_id}.{where}",
+                ) from None
+
+        return env.resource(f"{self.plugin_id}:config", load)
 
     def _client(
         self, run: StepRunContext, service_name: str, service: ServiceConfig, config: HttpPluginConfig
@@ -201,8 +241,59 @@ class HttpStepExecutor:
         if scope.secrets_used:
             _redact_result(result, scope.secrets_used)
         result.duration_ms = round((time.perf_counter() - started) * 1000)
-        result.status = StepStatus.FAILED if result.violations else StepStatus.PASSED
+        result.status = outcome(result.violations)  # warnings (request checks in "warn" mode) do not fail
         return result
+
+    def _base(
+        self,
+        run: StepRunContext,
+        service_name: str,
+        service: ServiceConfig,
+        spec: SpecSummary | None,
+        operation: Operation | None,
+    ) -> ResolvedBase:
+        """The composed base URL, cached per environment, service and operation (all it depends on)."""
+        cache: dict[tuple[str, str | None], ResolvedBase] = run.environment.resource(
+            f"{self.plugin_id}:bases", dict
+        )
+        key = (service_name, operation.id if operation is not None else None)
+        found = cache.get(key)
+        if found is None:
+            found = resolve_base(service_name or "_", service.base_url, service.options, spec, operation)
+            cache[key] = found
+        return found
+
+    @staticmethod
+    def _request_check(step: ScenarioStepSpec, config: HttpPluginConfig) -> RequestValidation:
+        """Step meta (where a suite default was merged, see with_suite_defaults) > environment > block."""
+        raw = step.action.meta.get("requestValidation")
+        if raw is not None:
+            try:
+                return (
+                    RequestValidation(str(raw).strip().lower())
+                    if isinstance(raw, str)
+                    else RequestValidation(raw)
+                )
+            except ValueError:
+                raise _MetaError(
+                    f"action.meta.requestValidation {raw!r} is not one of "
+                    f"{', '.join(repr(m.value) for m in RequestValidation)}",
+                    "/action/meta/requestValidation",
+                ) from None
+        if config.request_validation is not None:
+            return config.request_validation
+        return RequestValidation.BLOCK if config.validate_requests else RequestValidation.OFF
+
+    @staticmethod
+    def _expected_status(step: ScenarioStepSpec, scope: TemplateScope) -> StatusExpectation | None:
+        expected = step.expectations.expected_status_code
+        if not isinstance(expected, str) or "{{" not in expected:
+            return expected
+        pointer = "/expectations/expectedStatusCode"
+        try:
+            return parse_status_expectation(render(expected, scope, pointer))
+        except ValueError as exc:
+            raise _MetaError(f"{exc} (rendered from {expected!r})", pointer) from None
 
     def _execute(
         self, step: ScenarioStepSpec, run: StepRunContext, result: StepResultData, scope: TemplateScope
@@ -227,6 +318,21 @@ class HttpStepExecutor:
                     )
                 )
                 return
+
+        try:
+            check = self._request_check(step, config)
+            expected = self._expected_status(step, scope)
+        except _MetaError as exc:
+            result.violations.append(
+                _violation(ViolationType.VALIDATION_ERROR, exc.code, exc.message, pointer=exc.pointer)
+            )
+            return
+        except OrchestraError as exc:
+            result.violations.append(
+                _violation(ViolationType.VALIDATION_ERROR, "TEMPLATE_ERROR", exc.message, pointer=exc.pointer)
+            )
+            return
+        base = self._base(run, service_name, service, spec, operation)
 
         template = step.action.input_template or {}
         unknown = sorted(set(template) - TEMPLATE_KEYS)
@@ -292,19 +398,33 @@ class HttpStepExecutor:
         request.cookies = {**auth.cookies, **request.cookies}
 
         negative_notes: list[Violation] = []
-        if operation is not None and spec is not None and config.validate_requests:
+        warnings: list[Violation] = []
+        if operation is not None and spec is not None and check != RequestValidation.OFF:
             problems = self.validator.validate_request(spec, operation, request)
             if problems:
-                if not step.negative:
+                if step.negative:
+                    negative_notes = problems
+                elif check == RequestValidation.BLOCK:
                     result.violations.extend(problems)
                     result.request = self._summary(
-                        request, None, auth.sensitive_headers, auth.sensitive_query, scope, service.base_url
+                        request, None, auth.sensitive_headers, auth.sensitive_query, scope, base
                     )
                     return
-                negative_notes = problems
+                else:
+                    # "warn": the service is asked anyway; what the spec would refuse is reported beside
+                    # the response's result without failing the step.
+                    warnings = [
+                        v.model_copy(
+                            update={
+                                "severity": Severity.WARNING,
+                                "details": {**v.details, "requestValidation": "warn"},
+                            }
+                        )
+                        for v in problems
+                    ]
 
         try:
-            http_request = self._build(client, request, service.base_url, timeout)
+            http_request = self._build(client, request, base.url, timeout, service_name)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError) as exc:
             result.violations.append(
                 _violation(
@@ -313,15 +433,26 @@ class HttpStepExecutor:
             )
             return
         summary = self._summary(
-            request, http_request, auth.sensitive_headers, auth.sensitive_query, scope, service.base_url
+            request, http_request, auth.sensitive_headers, auth.sensitive_query, scope, base
         )
         if negative_notes:
             # A negative test sends the invalid request on purpose; what was invalid is kept for the report.
             summary["requestValidation"] = [v.to_json_dict() for v in negative_notes]
         result.request = summary
+        result.violations.extend(warnings)
         follow = bool(step.action.meta.get("followRedirects", service.follow_redirects))
         self._send(
-            step, client, http_request, follow, config, spec, operation, result, scope, auth.sensitive_query
+            step,
+            client,
+            http_request,
+            follow,
+            config,
+            spec,
+            operation,
+            result,
+            scope,
+            auth.sensitive_query,
+            expected,
         )
 
     # ---- building ------------------------------------------------------------------------------
@@ -402,7 +533,11 @@ class HttpStepExecutor:
 
     @staticmethod
     def _build(
-        client: httpx.Client, request: HttpRequestData, base_url: str, timeout: httpx.Timeout
+        client: httpx.Client,
+        request: HttpRequestData,
+        base_url: str,
+        timeout: httpx.Timeout,
+        service_name: str = "",
     ) -> httpx.Request:
         path = request.path
         for name, value in request.path_params.items():
@@ -410,7 +545,18 @@ class HttpStepExecutor:
         leftover = _PATH_PARAM.search(path)
         if leftover:
             raise ValueError(f"path parameter {leftover.group(0)} has no value (set it in pathParams)")
-        url = path if "://" in path else base_url.rstrip("/") + ("/" + path.lstrip("/") if path else "")
+        if "://" not in path and "://" not in base_url:
+            if not service_name:
+                raise ValueError(
+                    f"the path {path!r} is relative and the step names no service (action.meta.service)"
+                )
+            if not base_url or base_url.startswith("/"):
+                raise ValueError(
+                    f"service {service_name!r} has no baseUrl in this environment and the path {path!r} "
+                    "is relative"
+                )
+            raise ValueError(f"baseUrl of service {service_name!r} has no scheme (http:// or https://)")
+        url = path if "://" in path else base_url + ("/" + path.lstrip("/") if path else "")
         query = _query_items(request.query)
         if query:
             url += ("&" if "?" in url else "?") + urlencode(query)
@@ -468,7 +614,7 @@ class HttpStepExecutor:
         sensitive_headers: set[str],
         sensitive_query: set[str],
         scope: TemplateScope,
-        base_url: str,
+        base: ResolvedBase,
     ) -> dict[str, Any]:
         secrets = scope.secrets_used
         sensitive = SENSITIVE_HEADERS | sensitive_headers
@@ -477,12 +623,16 @@ class HttpStepExecutor:
             k: (REDACTED if k.lower() in sensitive else redact_text(v, secrets))
             for k, v in headers_source.items()
         }
-        url = str(built.url) if built is not None else base_url.rstrip("/") + request.path
+        url = str(built.url) if built is not None else base.url + request.path
         summary: dict[str, Any] = {
             "method": request.method,
             "url": _redact_url(url, sensitive_query, secrets),
             "headers": headers,
         }
+        if "://" not in request.path:  # which base the path was appended to, and why
+            target = base.record()
+            target["baseUrl"] = _redact_url(target["baseUrl"], set(), secrets)
+            summary["target"] = target
         if request.body_kind is not None:
             summary["bodyKind"] = request.body_kind
             summary["body"] = redact_value(body_preview(request.body), secrets)
@@ -502,6 +652,7 @@ class HttpStepExecutor:
         result: StepResultData,
         scope: TemplateScope,
         sensitive_query: set[str],
+        expected: StatusExpectation | None,
     ) -> None:
         fire_and_forget = step.action.mode == ActionMode.FIRE_AND_FORGET
         try:
@@ -588,17 +739,8 @@ class HttpStepExecutor:
 
         status = response.status_code
         if fire_and_forget:
-            expected = step.expectations.expected_status_code
-            if expected is not None and status != expected:
-                result.violations.append(
-                    _violation(
-                        ViolationType.HTTP_ERROR,
-                        "UNEXPECTED_STATUS",
-                        f"expected status {expected}, got {status}",
-                        expected=expected,
-                        actual=status,
-                    )
-                )
+            if expected is not None and not status_matches(expected, status):
+                result.violations.append(_unexpected_status(expected, status))
             elif expected is None and status >= 500:
                 result.violations.append(
                     _violation(
@@ -614,7 +756,7 @@ class HttpStepExecutor:
         observed = self._observe(response, raw, truncated, content_type, http_request.method)
         result.response_body = observed.body
         result.response_truncated = truncated
-        self._check_status(step, status, result)
+        self._check_status(step, expected, status, result)
         if spec is not None and operation is not None and config.validate_responses:
             result.violations.extend(self.validator.validate_response(spec, operation, observed))
         subject = {
@@ -669,19 +811,12 @@ class HttpStepExecutor:
         return observed
 
     @staticmethod
-    def _check_status(step: ScenarioStepSpec, status: int, result: StepResultData) -> None:
-        expected = step.expectations.expected_status_code
+    def _check_status(
+        step: ScenarioStepSpec, expected: StatusExpectation | None, status: int, result: StepResultData
+    ) -> None:
         if expected is not None:
-            if status != expected:
-                result.violations.append(
-                    _violation(
-                        ViolationType.HTTP_ERROR,
-                        "UNEXPECTED_STATUS",
-                        f"expected status {expected}, got {status}",
-                        expected=expected,
-                        actual=status,
-                    )
-                )
+            if not status_matches(expected, status):
+                result.violations.append(_unexpected_status(expected, status))
             return
         if step.negative:
             if status < 400:

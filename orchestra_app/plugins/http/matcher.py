@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestra_app.domain.spec import Operation, SpecSummary, resolve_component_ref
+from orchestra_app.domain.spec import Operation, SpecSummary, resolve_component_ref, template_variables
 from orchestra_app.plugins.matching import SimilarityEndpointMatcher
 
 MAX_DEPTH = 6
@@ -80,11 +80,16 @@ def skeleton(
 def starter_template(operation: Operation, spec: SpecSummary) -> dict[str, Any]:
     """method, path, required parameters as placeholders and a JSON/form body skeleton."""
     template: dict[str, Any] = {"method": operation.method.upper(), "path": operation.path}
+    variables = set(template_variables(operation.path))
     for param in operation.parameters:
         key = _LOCATION_KEYS.get(param.location)
         if key is None or not (param.required or param.location == "path"):
             continue
+        if param.location == "path" and param.name not in variables:
+            continue  # matches nothing in the path (a spec defect): it cannot be sent
         template.setdefault(key, {})[param.name] = _placeholder(param.name)
+    for name in sorted(variables):  # {variables} the spec forgot to declare still need a value
+        template.setdefault("pathParams", {}).setdefault(name, _placeholder(name))
     body = operation.request_body
     if body is not None and body.content:
         media = next((m for m in body.content if "json" in m.lower()), None)

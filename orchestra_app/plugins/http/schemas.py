@@ -227,14 +227,18 @@ def convert_components(components: dict[str, Any], direction: Direction = None) 
 @dataclass(frozen=True)
 class SchemaError_:  # noqa: N801 - a plain record, not an exception
     pointer: str  # JSON pointer into the validated instance
-    schema_pointer: str
+    schema_pointer: str  # the failing keyword, relative to the validated schema ($ref hops included)
     message: str
+    # The same path as tokens, as the validator reported it (the Python fallback omits $ref hops;
+    # plugins/http/locations.py walks them back either way).
+    schema_path: tuple[str, ...] = ()
 
 
 class CompiledSchema:
     """One compiled validator; ``errors()`` is cheap when the instance is valid."""
 
     def __init__(self, root: dict[str, Any], *, validate_formats: bool = True) -> None:
+        self.root = root  # kept to map error paths back to the spec (plugins/http/locations.py)
         self.engine = "jsonschema-rs"
         self.unusable: str | None = None
         self._rs: Any = None
@@ -265,9 +269,8 @@ class CompiledSchema:
                 return []
             found = []
             for err in self._rs.iter_errors(instance):
-                found.append(
-                    SchemaError_(pointer_of(err.instance_path), pointer_of(err.schema_path), err.message)
-                )
+                path = tuple(str(t) for t in err.evaluation_path)
+                found.append(SchemaError_(pointer_of(err.instance_path), pointer_of(path), err.message, path))
                 if len(found) >= _MAX_ERRORS:
                     break
             return found
@@ -275,12 +278,9 @@ class CompiledSchema:
         try:
             found = []
             for err in self._py.iter_errors(instance):
+                path = tuple(str(t) for t in err.absolute_schema_path)
                 found.append(
-                    SchemaError_(
-                        pointer_of(list(err.absolute_path)),
-                        pointer_of(list(err.absolute_schema_path)),
-                        err.message,
-                    )
+                    SchemaError_(pointer_of(list(err.absolute_path)), pointer_of(path), err.message, path)
                 )
                 if len(found) >= _MAX_ERRORS:
                     break
