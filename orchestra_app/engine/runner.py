@@ -30,6 +30,7 @@ from orchestra_app.domain.steps import (
     StepStatus,
     Violation,
     ViolationType,
+    outcome,
 )
 from orchestra_app.engine.context import new_context, record, restore
 from orchestra_app.engine.events import (
@@ -199,7 +200,7 @@ def _attempt(
             ),
         )
     if result.status not in (StepStatus.PASSED, StepStatus.FAILED, StepStatus.FLAKY, StepStatus.SKIPPED):
-        result.status = StepStatus.FAILED if result.violations else StepStatus.PASSED
+        result.status = outcome(result.violations)  # warning-level findings do not fail a step
     return result
 
 

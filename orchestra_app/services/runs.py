@@ -44,7 +44,9 @@ from orchestra_app.domain.steps import (
     ScenarioStepSpec,
     StepExpectations,
     StepResultData,
+    SuiteGeneration,
     Violation,
+    with_suite_defaults,
 )
 from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.engine.events import RunCancelled, RunQueued
@@ -539,7 +541,17 @@ def step_spec(row: ScenarioStep) -> ScenarioStepSpec:
 
 
 def _steps(session: Session, scenarios: Sequence[TestScenario]) -> dict[UUID, list[ScenarioStepSpec]]:
+    """Each scenario's steps as they run: with its suite's defaults filled in (with_suite_defaults)."""
     out: dict[UUID, list[ScenarioStepSpec]] = {s.id: [] for s in scenarios}
+    suite_of = {s.id: s.suite_id for s in scenarios}
+    generations = {
+        suite_id: SuiteGeneration.model_validate(generation or {})
+        for suite_id, generation in session.exec(
+            select(ScenarioSuite.id, ScenarioSuite.generation).where(
+                col(ScenarioSuite.id).in_(set(suite_of.values()))
+            )
+        ).all()
+    }
     ids = list(out)
     for chunk in range(0, len(ids), 500):
         for row in session.exec(
@@ -547,7 +559,8 @@ def _steps(session: Session, scenarios: Sequence[TestScenario]) -> dict[UUID, li
             .where(col(ScenarioStep.scenario_id).in_(ids[chunk : chunk + 500]))
             .order_by(col(ScenarioStep.scenario_id), col(ScenarioStep.order_index))
         ).all():
-            out[row.scenario_id].append(step_spec(row))
+            generation = generations.get(suite_of[row.scenario_id])
+            out[row.scenario_id].append(with_suite_defaults(step_spec(row), generation))
     return out
 
 

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from executor import bootstrap
 from executor.broker import is_in_process, start_in_process_worker
 from orchestra_app.db.engine import get_engine
-from orchestra_app.db.tables import TestRun, TestStepResult
+from orchestra_app.db.tables import ScenarioSuite, TestRun, TestStepResult
 from orchestra_app.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from orchestra_app.domain.runs import RunMode, RunStatus
 from orchestra_app.domain.tenancy import Role
@@ -411,3 +411,24 @@ def test_tenant_follower_sees_each_run_change_once(db: Engine, loopback: Loopbac
         ]
     with pytest.raises(PermissionDenied):
         next(follow_tenant_batches(principal=viewer(seeded.principal)))
+
+
+def test_runs_pin_steps_with_their_suite_defaults(db: Engine, loopback: LoopbackServer) -> None:
+    seeded = seed_suite(
+        db,
+        base_url=loopback.base_url,
+        scenarios={"a": [get_step("x"), {**get_step("y"), "meta": {"requestValidation": "block"}}]},
+    )
+    with Session(db) as session:
+        suite = session.get(ScenarioSuite, seeded.suite_id)
+        assert suite is not None
+        suite.generation = {**suite.generation, "requestValidation": "warn"}
+        session.add(suite)
+        session.commit()
+    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    with Session(db) as session:
+        run = session.get(TestRun, run_id)
+        assert run is not None
+        metas = [s["action"]["meta"] for s in run.pinned["steps"]]
+    assert [m.get("requestValidation") for m in metas] == ["warn", "block"]  # the step's own choice wins
+    assert wait_ended(run_id, db).status == RunStatus.PASSED
