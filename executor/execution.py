@@ -16,7 +16,7 @@ from executor import monitor as run_monitor
 from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.runs import RunMode
 from orchestra_app.engine import new_context, restore, run_steps
-from orchestra_app.engine.events import RunEvent
+from orchestra_app.engine.events import RunEvent, StepStarted
 from orchestra_app.observability import metrics
 from orchestra_app.plugins.base import ExecutionEnvironment
 from orchestra_app.plugins.registry import PluginRegistry
@@ -25,6 +25,10 @@ from orchestra_app.services.run_events import EventBus, get_event_bus
 from orchestra_app.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+
+class WorkerDraining(Exception):
+    """The worker is shutting down: the run is handed back to the queue between two steps."""
 
 
 def execute(
@@ -39,6 +43,10 @@ def execute(
     Idempotent: a second message for the same run finds it claimed or ended and does nothing.
     """
     monitor = monitor or run_monitor.current()
+    if monitor.draining:
+        # this process is shutting down: leave the run QUEUED for another worker (re-sent soon)
+        run_store.defer_run(run_id)
+        return "deferred"
     claimed = run_store.claim_run(run_id, monitor.worker_id)
     if claimed is None:
         return "skipped"
@@ -58,6 +66,8 @@ def execute(
         write = writer.write
 
         def emit(event: RunEvent) -> None:
+            if monitor.draining and isinstance(event, StepStarted):
+                raise WorkerDraining  # before the step runs: it is left for the next worker
             if event.persisted:
                 write(event)  # raises RunLost when the run was taken from this worker
             bus.publish(event)
@@ -98,6 +108,10 @@ def execute(
     except run_store.RunLost as exc:
         log.warning("%s; this worker stops running it", exc)
         return "lost"
+    except WorkerDraining:
+        released = run_store.release_run(claimed, "the worker shut down")
+        log.warning("worker shutting down: run %s %s", run_id, "re-queued" if released else "was lost")
+        return "released"
     finally:
         monitor.release(run_id)
         if writer is not None:

@@ -1,6 +1,7 @@
 """Cross-cutting worker concerns in one Dramatiq middleware (not in each actor).
 
 * worker boot / shutdown: start and stop this process's RunMonitor (heartbeats, cancel flags, reaper);
+  on shutdown, runs in progress are re-queued at their next step boundary (executor/execution.py);
 * log context: the run id of the message a thread is processing (``%(run_id)s`` in log records);
 * final status on crash: a run still IN_PROGRESS under this worker after its actor raised ends
   FAILED with the error, instead of waiting for the reaper to retry it;
@@ -43,10 +44,13 @@ class OrchestraMiddleware(Middleware):
         run_monitor.current()  # starts the monitor thread of this process
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Runs in progress finish their current step, then go back to the queue (not CANCELLED).
         run_monitor.stop_current()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         flush = getattr(get_event_bus(), "flush", None)
         if flush is not None:
-            flush(5.0)  # the last events of finished runs still reach followers
+            flush(5.0)  # the last events of finished or released runs still reach followers
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         if message.actor_name == "execute_run" and message.args:

@@ -41,6 +41,7 @@ class RunMonitor:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self.draining = False  # the worker is shutting down: release runs at the next step boundary
 
     # ---- held runs (called from actor threads) ------------------------------------------------
 
@@ -136,8 +137,9 @@ def current() -> RunMonitor:
 
 
 def stop_current() -> None:
-    global _current
+    """Worker shutdown: held runs are released at their next step boundary, no new run starts in
+    this process (``current()`` keeps returning the draining monitor), the thread stops."""
     with _current_lock:
         if _current is not None:
+            _current.draining = True
             _current.stop()
-            _current = None

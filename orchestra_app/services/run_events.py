@@ -36,7 +36,6 @@ from orchestra_app.db.tables import TestRun, TestStepResult
 from orchestra_app.db.types import utcnow
 from orchestra_app.domain.errors import NotFound
 from orchestra_app.domain.runs import TERMINAL_STATUSES, RunStatus
-from orchestra_app.domain.steps import StepStatus
 from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.engine.events import RunCancelled, RunEvent, RunFinished, RunState, StepFinished
 from orchestra_app.services.guards import require
@@ -529,24 +528,3 @@ async def aiter_batches(batches: Iterator[list[RunEvent]]) -> AsyncIterator[list
         if batch is done:
             return
         yield batch  # type: ignore[misc]
-
-
-def stored_status_counts(rows: list[TestStepResult]) -> dict[str, int]:
-    return _counts(rows)
-
-
-__all__ = [
-    "BusUnavailable",
-    "EventBus",
-    "InProcessEventBus",
-    "RedisEventBus",
-    "StepStatus",
-    "aiter_batches",
-    "follow_run",
-    "follow_run_batches",
-    "follow_tenant_batches",
-    "get_event_bus",
-    "run_stream",
-    "set_event_bus",
-    "tenant_stream",
-]

@@ -14,7 +14,7 @@ import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
@@ -419,6 +419,61 @@ def fail_unstarted(claimed: ClaimedRun, error: str, *, engine: Engine | None = N
         after_commit(session, lambda: publish([event]))
         session.commit()
         return event
+
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def defer_run(run_id: UUID, *, engine: Engine | None = None) -> None:
+    """A QUEUED run whose message a shutting-down worker received: the next reaper tick of any
+    worker re-sends it (as if the message had been lost)."""
+    with (engine or get_engine()).begin() as conn:
+        conn.execute(
+            sa.update(RUN)
+            .where(RUN.c.id == run_id, RUN.c.status == RunStatus.QUEUED.value)
+            .values(dispatched_at=LONG_AGO)
+        )
+
+
+def release_run(claimed: ClaimedRun, reason: str, *, engine: Engine | None = None) -> bool:
+    """Hands a held run back to the queue at once (graceful shutdown): QUEUED, resumed by the next
+    worker from its first unrecorded step, without waiting for the heartbeat timeout."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        run = session.exec(select(TestRun).where(TestRun.id == claimed.run_id)).one()
+        seq = run.event_seq + 2  # as the reaper does: one number left for an unrecorded StepStarted
+        done = _rows_changed(
+            session.execute(
+                sa.update(RUN)
+                .where(_owned(claimed))
+                .values(
+                    status=RunStatus.QUEUED.value,
+                    worker_id=None,
+                    heartbeat_at=None,
+                    # sent again now; should this draining process swallow the message, the next
+                    # reaper tick anywhere sends it again
+                    dispatched_at=LONG_AGO,
+                    event_seq=seq,
+                )
+            )
+        )
+        if done != 1:
+            session.rollback()
+            return False
+        event = RunRequeued(
+            run_id=claimed.run_id,
+            tenant_id=claimed.tenant_id,
+            seq=seq,
+            attempt=claimed.attempt,
+            reason=reason,
+        )
+
+        def go() -> None:
+            publish([event])
+            dispatch([claimed.run_id])
+
+        after_commit(session, go)
+        session.commit()
+        return True
 
 
 def fail_if_held(run_id: UUID, worker_id: str, error: str, *, engine: Engine | None = None) -> bool:

@@ -310,6 +310,32 @@ def test_worker_killed_with_sigkill_is_replaced_and_the_run_finishes(
     assert finished == list(range(12)) and isinstance(seen[-1], RunFinished)
 
 
+def test_graceful_worker_shutdown_hands_the_run_back_at_a_step_boundary(
+    stack: dict[str, Any], loopback: LoopbackServer
+) -> None:
+    engine, workers = stack["engine"], stack["workers"]
+    steps = [get_step(f"s{i}", f"drain-{i}", delay_ms=500) for i in range(8)]
+    seeded = seed_suite(engine, base_url=loopback.base_url, scenarios={"d": steps})
+    first = workers.start()
+    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    wait_for(lambda: len(results(engine, run_id)) >= 2, timeout=120, what="two steps recorded")
+    # docker stop, a deploy: SIGTERM to the main process only (it forwards it once to its workers;
+    # a second SIGTERM, as a process-group signal would deliver, makes Dramatiq kill them)
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=120)
+    row = run_row(engine, run_id)
+    assert row.status == RunStatus.QUEUED and row.worker_id is None  # handed back, not CANCELLED
+    done_before = len(results(engine, run_id))
+    workers.start()
+    run = wait_ended(engine, run_id)
+    assert run.status == RunStatus.PASSED and run.attempt == 2
+    rows = results(engine, run_id)
+    assert [r.order_index for r in rows] == list(range(8))
+    assert {r.attempt for r in rows[:done_before]} == {1} and {r.attempt for r in rows[done_before:]} == {2}
+    sent = [h for h in loopback.state.hits if h.startswith("drain-")]
+    assert sent == [f"drain-{i}" for i in range(8)]  # released between steps: nothing sent twice
+
+
 def test_redis_restart_mid_run_loses_no_result(stack: dict[str, Any], loopback: LoopbackServer) -> None:
     engine, private = stack["engine"], stack["redis"]
     steps = [get_step(f"s{i}", f"redis-{i}", delay_ms=200) for i in range(15)]
