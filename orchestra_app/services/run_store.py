@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -634,21 +635,37 @@ def reap(
 # ---- the environment a run executes in ----------------------------------------------------------------
 
 
-@lru_cache(maxsize=256)
-def _spec_summary(spec_id: UUID, url: str) -> SpecSummary | None:
-    # Spec rows never change (a changed document is a new row): one parse per worker process.
-    with Session(get_engine(url)) as session:
+_SPECS: OrderedDict[UUID, SpecSummary] = OrderedDict()
+_SPECS_LOCK = threading.Lock()
+_SPECS_KEEP = 256
+
+
+def _spec_summary(spec_id: UUID, engine: Engine) -> SpecSummary | None:
+    """Spec rows never change (a changed document is a new row, with a new id): one parse per
+    worker process, then the same object every run (plugins cache compiled validators per spec)."""
+    with _SPECS_LOCK:
+        cached = _SPECS.get(spec_id)
+        if cached is not None:
+            _SPECS.move_to_end(spec_id)
+            return cached
+    with Session(engine) as session:
         row = session.get(ProtocolSpec, spec_id)
-        return SpecSummary.model_validate(row.parsed_summary) if row is not None else None
+        summary = SpecSummary.model_validate(row.parsed_summary) if row is not None else None
+    if summary is not None:
+        with _SPECS_LOCK:
+            _SPECS[spec_id] = summary
+            while len(_SPECS) > _SPECS_KEEP:
+                _SPECS.popitem(last=False)
+    return summary
 
 
 def build_environment(snapshot: RunSnapshot, *, engine: Engine | None = None) -> ExecutionEnvironment:
     """The ExecutionEnvironment of a pinned run: services, connection profiles, specs, secrets (env
     vars ``ORCHESTRA_SECRET_<NAME>``). Raises ConfigurationError/ValidationError on a broken one."""
-    url = (engine or get_engine()).url.render_as_string(hide_password=False)
+    engine = engine or get_engine()
     specs: dict[str, SpecSummary] = {}
     for service, spec_id in snapshot.spec_ids.items():
-        summary = _spec_summary(spec_id, url)
+        summary = _spec_summary(spec_id, engine)
         if summary is not None:
             specs[service] = summary
     env = snapshot.environment

@@ -22,6 +22,7 @@ from orchestra_app.domain.tenancy import Role
 from orchestra_app.engine.events import RunEvent, RunFinished, RunState, StepFinished
 from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
+from orchestra_app.services import specs as spec_service
 from orchestra_app.services.run_events import (
     InProcessEventBus,
     follow_run,
@@ -29,6 +30,7 @@ from orchestra_app.services.run_events import (
     get_event_bus,
     set_event_bus,
 )
+from tests.conftest import FIXTURES
 from tests.fixtures.http.server import LoopbackServer, serve
 from tests.fixtures.runs import add_data_set, app_database, get_step, seed_suite, viewer, wait_for
 
@@ -432,3 +434,34 @@ def test_runs_pin_steps_with_their_suite_defaults(db: Engine, loopback: Loopback
         metas = [s["action"]["meta"] for s in run.pinned["steps"]]
     assert [m.get("requestValidation") for m in metas] == ["warn", "block"]  # the step's own choice wins
     assert wait_ended(run_id, db).status == RunStatus.PASSED
+
+
+def test_bound_steps_are_checked_against_the_pinned_spec(db: Engine, loopback: LoopbackServer) -> None:
+    seeded = seed_suite(
+        db,
+        base_url=loopback.base_url,
+        scenarios={
+            "contract": [
+                {
+                    "alias": "ok",
+                    "endpointRef": {"protocolId": "http", "serviceName": "shop", "endpointName": "getOrder"},
+                    "inputTemplate": {"pathParams": {"orderId": "o-1"}},
+                },
+                {
+                    "alias": "broken",
+                    "endpointRef": {"protocolId": "http", "serviceName": "shop", "endpointName": "getOrder"},
+                    "inputTemplate": {"pathParams": {"orderId": "o-2"}, "query": {"mode": "bad_schema"}},
+                },
+            ]
+        },
+    )
+    spec = (FIXTURES / "http" / "orders-openapi.yaml").read_bytes()
+    svc.run(
+        spec_service.import_spec, seeded.principal, data=spec, filename="orders.yaml", service_name="shop"
+    )
+    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    assert wait_ended(run_id, db).status == RunStatus.FAILED
+    detail = svc.run(run_service.get_run, seeded.principal, run_id=run_id)
+    assert detail.steps[0].status == "PASSED"
+    assert detail.steps[1].status == "FAILED"
+    assert {v.type for v in detail.steps[1].violations} == {"CONTRACT_VIOLATION"}
