@@ -39,9 +39,11 @@ def migrate(
 def worker(
     processes: int = typer.Option(1, "--processes", "-p", min=1, help="Worker processes."),
     threads: int = typer.Option(4, "--threads", "-t", min=1, help="Threads per process (runs at once)."),
-    metrics_port: int = typer.Option(
-        -1,
+    metrics_port: int | None = typer.Option(
+        None,
         "--metrics-port",
+        min=0,
+        max=65535,
         help="Workers' Prometheus /metrics port (default ORCHESTRA_WORKER_METRICS_PORT, 9191; 0: off).",
     ),
 ) -> None:
@@ -56,7 +58,7 @@ def worker(
             "REDIS_URL is not set: in the embedded default the app runs its worker in-process.", err=True
         )
         raise typer.Exit(2)
-    port = settings.worker_metrics_port if metrics_port < 0 else metrics_port
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
     if port:
         # prometheus_client's multiprocess mode: each process writes its samples into this folder,
         # Dramatiq's forked exposition server serves their sum (docs/engine.md).
