@@ -143,3 +143,13 @@ def stop_current() -> None:
         if _current is not None:
             _current.draining = True
             _current.stop()
+
+
+def reset_current() -> None:
+    """Stops and forgets this process's monitor without draining (the next ``current()`` starts a
+    fresh one): for a process that switches databases, i.e. tests driving the in-process worker."""
+    global _current
+    with _current_lock:
+        if _current is not None:
+            _current.stop()
+            _current = None
