@@ -151,6 +151,7 @@ def _suite_record(path: Path, suite: SuitePlan) -> dict[str, Any]:
                 "flows": s.flows,
                 "decisions": s.decisions,
                 **({"truncated": True} if s.truncated else {}),
+                **({"note": s.note} if s.note else {}),
             }
             for s in suite.scenarios
         ],
@@ -163,7 +164,9 @@ def _suite_record(path: Path, suite: SuitePlan) -> dict[str, Any]:
         },
         "capped": suite.capped,
         "path_count": suite.path_count,
-        "uncovered_flows": suite.uncovered_flows,
+        "uncovered_flows": [
+            {"flow": u.flow, "reason": u.reason.value, "detail": u.detail} for u in suite.uncovered_flows
+        ],
         "warnings": suite.warnings,
     }
 

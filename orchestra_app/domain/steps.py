@@ -232,6 +232,15 @@ class ScenarioPath(DomainModel):
     nodes: list[str] = Field(default_factory=list)
     flows: list[str] = Field(default_factory=list)
     decisions: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    note: str | None = None  # why a scenario that runs no task is in the suite
+
+
+class UncoveredFlowRecord(DomainModel):
+    """A sequence flow no scenario takes, with the generator's reason code (docs/scenario-generation.md)."""
+
+    flow: str
+    reason: str
+    detail: str = ""
 
 
 class SuiteGeneration(DomainModel):
@@ -244,6 +253,7 @@ class SuiteGeneration(DomainModel):
     capped: bool = False
     path_count: str = "0"  # may exceed 64 bits, so kept as text
     warnings: list[str] = Field(default_factory=list)
+    uncovered_flows: list[UncoveredFlowRecord] = Field(default_factory=list)
     # The suite's default for its HTTP steps' request check; a step's action.meta.requestValidation wins
     # (see with_suite_defaults). None: the environment's plugin setting, else "block".
     request_validation: RequestValidation | None = None

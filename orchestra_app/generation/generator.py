@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import heapq
-from collections import deque
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from orchestra_app.domain.errors import ErrorKind, OrchestraError
 from orchestra_app.domain.graph import ControlFlowGraph
@@ -12,13 +14,36 @@ from orchestra_app.generation import combos as combo_rows
 from orchestra_app.generation.model import (
     Coverage,
     GeneratedScenario,
+    GenerationStats,
     ParallelMode,
     ScenarioKind,
     Strategy,
     SuitePlan,
+    UncoveredFlow,
+    UncoveredReason,
 )
+from orchestra_app.generation.routes import (
+    Move,
+    Reach,
+    RouteChooser,
+    TokenGraph,
+    plan_route,
+    reach,
+    unreached_reasons,
+)
+from orchestra_app.generation.steps import node_has_step
 from orchestra_app.generation.structure import Prepared, SplitKind, prepare
-from orchestra_app.generation.walker import Key, Option, OptionList, Region, Run, Walker
+from orchestra_app.generation.walker import (
+    Key,
+    Option,
+    OptionList,
+    Region,
+    Run,
+    Walker,
+    clean_text,
+    flow_label,
+    loop_name,
+)
 
 DEFAULT_MAX_SCENARIOS = {"edges": 10_000, "paths": 200}
 DEFAULT_PARALLEL_CAP = 64
@@ -28,7 +53,14 @@ BRANCH_VARIANT_CAP = 16  # paths mode: distinct paths kept per parallel branch b
 # flat / counted to the end so a model nested hundreds deep cannot exhaust the interpreter's stack.
 MAX_COMBO_NESTING = 16
 MAX_COUNT_NESTING = 64
+# The structured walk (happy path, one steered walk per decision outcome, loop and exception) stops
+# after this much work (node executions plus search visits); shortest routes close what is left. It
+# only binds on big tangled models; every corpus file stays far below it.
+STRUCTURED_WORK_BASE = 20_000
+STRUCTURED_WORK_PER_ELEMENT = 4
 _INF = 1 << 60
+
+Seeds = list[tuple[str, int, Move | None]]
 
 Register = Callable[[str, list[Option]], None]
 
@@ -50,15 +82,34 @@ def generate_suite(
         raise ValueError(f"unknown parallel mode {parallel!r} (use 'pairwise' or 'product')")
     limit = max_scenarios if max_scenarios is not None else DEFAULT_MAX_SCENARIOS[strategy]
     try:
-        return _Generator(
-            graph, strategy, max(1, limit), max_loop, parallel, inclusive_cap, parallel_cap
-        ).build()
+        with _collector_paused():
+            return _Generator(
+                graph, strategy, max(1, limit), max_loop, parallel, inclusive_cap, parallel_cap
+            ).build()
     except RecursionError:
         # Subprocesses run recursively; the importers cap XML nesting far below this, so only a
         # hand-made graph gets here. It must still be an error a user can read, not a traceback.
         raise OrchestraError(
             "the model nests subprocesses too deeply to generate scenarios", kind=ErrorKind.TOO_LARGE
         ) from None
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a suite is built.
+
+    Generation allocates hundreds of thousands of small tuples, lists and dicts on top of a large
+    live graph; each automatic full collection re-scans all of it, which tripled the time of big
+    models. Nothing here needs the collector (reference counting frees the temporaries), and it is
+    switched back on, as it was, when the suite is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 class _Generator:
@@ -78,9 +129,18 @@ class _Generator:
         self.parallel = parallel
         self.parallel_cap = max(1, parallel_cap)
         self.capped = False
+        self.limit_hit = False  # max_scenarios stopped a cover or an enumeration with work left
         self.walker = Walker(self.prep, combos=self if strategy == "paths" else None)
         self.walker.subset_cap = max(1, inclusive_cap)
+        self.graph = TokenGraph(self.prep)
+        self.stats = GenerationStats()
+        self.structured_budget = STRUCTURED_WORK_BASE + STRUCTURED_WORK_PER_ELEMENT * (
+            len(self.prep.nodes) + len(self.prep.edges)
+        )
+        self.failed: dict[str, UncoveredReason] = {}
+        self.flow_order = {e: i for i, e in enumerate(self.prep.edges)}
         self._dist: dict[str, dict[str, int]] = {}
+        self._dist_visits = 0
         self._combos: dict[tuple[str, Region], list[Option] | None] = {}
         self._expanding: set[str] = set()
         self._joins: dict[str, str | None] = {}
@@ -89,31 +149,29 @@ class _Generator:
 
     def build(self) -> SuitePlan:
         prep = self.prep
-        process_ids = [p.id for p in prep.graph.processes if p.id in prep.top]
-        process_ids += [p for p in prep.top if p not in process_ids]
-        process_ids = [
-            p for p in process_ids if any(not prep.nodes[n].triggered_by_event for n in prep.top[p])
-        ]
+        regions = self._regions()
         names = {p.id: p.participant_name or p.name for p in prep.graph.processes}
         runs: list[tuple[str, Run]] = []
-        for pid in process_ids:
-            top = [n for n in prep.top[pid] if not prep.nodes[n].triggered_by_event]
-            starts = prep.scope_starts(top) or top[:1]
-            if any(prep.nodes[n].type == "startEvent" for n in starts):
-                region = Region(starts=tuple(((s, None),) for s in starts))  # start events are alternatives
+        reached: set[str] = set()
+        for pid, region, seeds in regions:
+            found = reach(self.graph, seeds)
+            reached.update(found.parent)
+            scope = f"process:{pid}"
+            if self.strategy == "edges":
+                found_runs = self._cover(region, scope, found)
             else:
-                # BPMN: without a start event every node no flow enters starts together.
-                region = Region(starts=(tuple((s, None) for s in starts),))
-            found = (
-                self._edges(region, f"process:{pid}")
-                if self.strategy == "edges"
-                else self._paths(region, f"process:{pid}", self.limit)
-            )
-            runs.extend((pid, r) for r in found)
-        scenarios = self._scenarios(runs, names if len(process_ids) > 1 else {})
-        coverage, uncovered = self._coverage(scenarios, process_ids)
-        path_count = self._path_count(process_ids)
-        capped = self.capped or self.walker.capped or path_count > len(scenarios)
+                found_runs = self._paths(region, scope, self.limit, found)
+                found_runs = self._close_gaps(region, scope, found, found_runs)
+            self.stats.scenarios_emitted += len(found_runs)
+            runs.extend((pid, r) for r in self._drop_stepless(found_runs))
+        scenarios = self._scenarios(runs, names if len(regions) > 1 else {})
+        coverage, uncovered = self._coverage(scenarios, reached)
+        path_count = self._path_count(regions)
+        capped = self.capped or self.limit_hit or self.walker.capped or any(s.truncated for s in scenarios)
+        stats = self.stats
+        stats.walks = self.walker.walks
+        stats.nodes_visited = self.walker.nodes_visited
+        stats.graph_visits = prep.work + self.graph.visits + self._dist_visits
         return SuitePlan(
             strategy=self.strategy,
             scenarios=scenarios,
@@ -122,7 +180,117 @@ class _Generator:
             path_count=path_count,
             uncovered_flows=uncovered,
             warnings=list(prep.warnings),
+            stats=stats,
         )
+
+    def _regions(self) -> list[tuple[str, Region, Seeds]]:
+        """Per process (pool): the start alternatives, as walker region and as search seeds."""
+        prep = self.prep
+        process_ids = [p.id for p in prep.graph.processes if p.id in prep.top]
+        process_ids += [p for p in prep.top if p not in process_ids]
+        out: list[tuple[str, Region, Seeds]] = []
+        for pid in process_ids:
+            top = prep.top[pid]
+            normal = [n for n in top if not prep.nodes[n].triggered_by_event]
+            if normal:
+                # Start events are alternatives; implicit starts (BPMN: activities and catch events no
+                # flow enters) join each of them. Without start events every free node starts together.
+                tokens = prep.scope_tokens(normal) or [(normal[0],)]
+                region = Region(starts=tuple(tuple((n, None) for n in t) for t in tokens))
+                seeds: Seeds = [(n, i, None) for i, t in enumerate(tokens) for n in t]
+                seeds += [
+                    (start, 0, ("esp", esp, start))
+                    for esp in prep.event_subs.get(f"process:{pid}", ())
+                    for start in prep.esp_starts(esp)
+                ]
+            else:
+                # Only event subprocesses: each of their start events is a scenario of its own.
+                starts = [s for esp in top for s in prep.esp_starts(esp)]
+                if not starts:
+                    continue
+                region = Region(starts=tuple(((s, None),) for s in starts), esp_entry=True)
+                seeds = [(s, i, None) for i, s in enumerate(starts)]
+            out.append((pid, region, seeds))
+        return out
+
+    def _cover(self, region: Region, scope: str, found: Reach) -> list[Run]:
+        """The structured walk, then shortest routes to the flows it left uncovered."""
+        return self._close_gaps(region, scope, found, self._edges(region, scope))
+
+    def _work(self) -> int:
+        return self.walker.nodes_visited + self._dist_visits
+
+    # -- gap closing: shortest routes start -> uncovered flow -> an end ---------------------------
+
+    def _close_gaps(self, region: Region, scope: str, found: Reach, runs: list[Run]) -> list[Run]:
+        prep = self.prep
+        covered: set[Key] = set()
+        for run in runs:
+            covered |= run.keys
+        if len(runs) >= self.limit:
+            if any(e not in covered for n in found.parent for e in prep.out[n] if prep.edges[e].real):
+                self.limit_hit = True
+            return runs
+        goals = sorted(
+            {
+                e
+                for nid in found.parent
+                for e in prep.out[nid]
+                if prep.edges[e].real and e not in covered and e not in self.failed
+            },
+            key=lambda e: (found.depth[prep.edges[e].source], self.flow_order[e]),
+        )
+        if not goals:
+            return runs
+        dist, _ = self.graph.end_distances()
+        for goal in goals:
+            if goal in covered:
+                continue
+            if len(runs) >= self.limit:
+                self.limit_hit = True
+                break
+            plan = plan_route(self.graph, found, goal, covered)
+            if plan is None:
+                self.failed[goal] = UncoveredReason.LOOP_LIMIT
+                continue
+            run = self.walker.run(region, RouteChooser(prep, plan, dist, covered), scope, route=True)
+            if goal not in run.keys:
+                self.failed[goal] = UncoveredReason.NO_TOKEN_PATH
+                continue
+            fresh = {f for f in run.flows if f not in covered and f != goal and prep.edges[f].real}
+            run.title = f"Covers {describe_flow(prep, goal)}" + (
+                f" (+{len(fresh)} more flow{'s' if len(fresh) > 1 else ''})" if fresh else ""
+            )
+            covered |= run.keys
+            runs.append(run)
+            self.stats.gap_scenarios += 1
+        return runs
+
+    def _drop_stepless(self, runs: list[Run]) -> list[Run]:
+        """A scenario that runs no task is kept only when it alone covers something, and says so."""
+        prep = self.prep
+        stepless = [not any(node_has_step(prep.nodes[n]) for n in run.nodes) for run in runs]
+        if not any(stepless):
+            return runs
+        counts: Counter[Key] = Counter(k for run in runs for k in run.keys)
+        dropped: set[int] = set()
+        for i in reversed(range(len(runs))):
+            run = runs[i]
+            if not stepless[i]:
+                continue
+            unique = sorted((k for k in run.keys if counts[k] == 1), key=repr)
+            if not unique:
+                dropped.add(i)
+                counts.subtract(run.keys)
+                continue
+            what = [describe_key(prep, k) for k in unique[:3]]
+            more = f" and {len(unique) - 3} more" if len(unique) > 3 else ""
+            run.note = (
+                "No task runs on this path (only events and gateways); it is kept because no other "
+                f"scenario takes {', '.join(what)}{more}."
+            )
+        self.stats.stepless_dropped += len(dropped)
+        return [run for i, run in enumerate(runs) if i not in dropped]
 
     # -- edges: greedy cover over flows, decision outcomes, loop counts and exceptions -----------
 
@@ -158,8 +326,10 @@ class _Generator:
             if pointer >= len(order):
                 break
             if len(runs) >= self.limit:
-                self.capped = True
+                self.limit_hit = True
                 break
+            if self._work() > self.structured_budget:
+                break  # a huge tangled model: shortest routes close the remaining flow gaps
             goal = order[pointer]
             chooser = _EdgesChooser(register, covered, goal, self._distances(universe[goal]))
             run = self.walker.run(region, chooser, scope)
@@ -209,24 +379,32 @@ class _Generator:
                 if pred not in dist:
                     dist[pred] = d
                     queue.append(pred)
+        self._dist_visits += len(dist)
         self._dist[point] = dist
         return dist
 
     # -- paths: depth-first enumeration of choice scripts, capped -------------------------------
 
-    def _paths(self, region: Region, scope: str, cap: int) -> list[Run]:
+    def _paths(self, region: Region, scope: str, cap: int, found: Reach | None = None) -> list[Run]:
+        """Distinct paths: a path is what it covers (flows, decision outcomes, loop counts, events).
+
+        Two walks that take the same flows and outcomes in another order (loop iterations swapped)
+        are one path; the suite keeps the first.
+        """
         runs: list[Run] = []
-        seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
+        seen: set[frozenset[Key]] = set()
         script: list[int] = []
         attempts = 0
         while True:
             attempts += 1
             chooser = _ScriptChooser(script)
             run = self.walker.run(region, chooser, scope)
-            signature = (tuple(run.nodes), tuple(run.flows))
+            signature = frozenset(run.keys)
             if signature not in seen:
                 seen.add(signature)
                 runs.append(run)
+            else:
+                self.stats.duplicates_dropped += 1
             trace = chooser.trace
             while trace and trace[-1][0] + 1 >= trace[-1][1]:
                 trace.pop()
@@ -234,16 +412,21 @@ class _Generator:
                 return runs
             if len(runs) >= cap or attempts >= 4 * cap:
                 self.capped = True
-                return self._cover_first(region, scope, runs, cap)
+                return self._cover_first(region, scope, runs, cap, found)
             script = [idx for idx, _ in trace[:-1]] + [trace[-1][0] + 1]
 
-    def _cover_first(self, region: Region, scope: str, runs: list[Run], cap: int) -> list[Run]:
+    def _cover_first(
+        self, region: Region, scope: str, runs: list[Run], cap: int, found: Reach | None
+    ) -> list[Run]:
         """A capped enumeration only varies its last choices: lead with the edges cover instead."""
         merged: list[Run] = []
-        seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
-        for run in [*self._edges(region, scope), *runs]:
-            signature = (tuple(run.nodes), tuple(run.flows))
-            if signature not in seen and len(merged) < cap:
+        seen: set[frozenset[Key]] = set()
+        cover = self._cover(region, scope, found) if found is not None else self._edges(region, scope)
+        for run in [*cover, *runs]:
+            signature = frozenset(run.keys)
+            if signature in seen:
+                self.stats.duplicates_dropped += 1
+            elif len(merged) < cap:
                 seen.add(signature)
                 merged.append(run)
         return merged
@@ -344,7 +527,7 @@ class _Generator:
                 kind = ScenarioKind.HAPPY
             else:
                 kind = ScenarioKind.BRANCH
-            name = _name(run, kind)
+            name = run.title or _name(run, kind)
             prefix = prefixes.get(pid)
             if prefixes:
                 name = f"{prefix or pid}: {name}"
@@ -362,23 +545,24 @@ class _Generator:
                     flows=run.flows,
                     decisions=run.decisions,
                     truncated=run.truncated,
+                    note=run.note,
                 )
             )
         return out
 
     def _coverage(
-        self, scenarios: list[GeneratedScenario], process_ids: list[str]
-    ) -> tuple[Coverage, list[str]]:
+        self, scenarios: list[GeneratedScenario], reached: set[str]
+    ) -> tuple[Coverage, list[UncoveredFlow]]:
         prep = self.prep
         real = [e for e, edge in prep.edges.items() if edge.real]
-        reachable = _reachable_flows(prep, process_ids)
+        reachable = {e for e in real if prep.edges[e].source in reached}
         covered: set[str] = set()
         loop_outcomes: set[tuple[str, int]] = set()
         for scenario in scenarios:
             covered.update(scenario.flows)
             for key, decision in scenario.decisions.items():
                 if decision.get("loop"):
-                    rec = next(r for r in prep.loops if r.id == key)
+                    rec = prep.loop_by_id[key]
                     loop_outcomes.add((key, min(decision["iterations"], rec.iterations)))
         decision_flows = [
             e
@@ -391,11 +575,7 @@ class _Generator:
         live_loops = [r for r in prep.loops if any(b in reachable for b in r.back_flows)]
         loop_total = sum(len({0, 1, r.iterations}) for r in live_loops)
         # Loop outcomes seen only as a lower count (e.g. 2 of 3) are not one of 0/1/N: count the exact ones.
-        exact = {
-            (k, n)
-            for k, n in loop_outcomes
-            if n in {0, 1, next(r.iterations for r in prep.loops if r.id == k)}
-        }
+        exact = {(k, n) for k, n in loop_outcomes if n in {0, 1, prep.loop_by_id[k].iterations}}
         coverage = Coverage(
             flows_total=len(real),
             flows_reachable=len(reachable),
@@ -403,26 +583,86 @@ class _Generator:
             decisions_total=len(decision_flows) + loop_total,
             decisions_covered=len(covered & set(decision_flows)) + len(exact),
         )
-        uncovered = [e for e in real if e not in covered]
+        missing = [e for e in real if e not in covered]
+        unreached = (
+            unreached_reasons(prep, self.graph, reached) if any(e not in reachable for e in missing) else {}
+        )
+        uncovered: list[UncoveredFlow] = []
+        for e in missing:
+            source = prep.edges[e].source
+            if source not in reached:
+                reason, detail = unreached[source]
+            elif e in self.failed:
+                reason = self.failed[e]
+                detail = _FAILED_DETAIL[reason]
+            elif self.limit_hit:
+                reason, detail = UncoveredReason.CAPPED, "max_scenarios was reached before a scenario took it"
+            else:
+                reason, detail = UncoveredReason.NO_TOKEN_PATH, _FAILED_DETAIL[UncoveredReason.NO_TOKEN_PATH]
+            uncovered.append(UncoveredFlow(flow=e, reason=reason, detail=detail))
         return coverage, uncovered
 
-    def _path_count(self, process_ids: list[str]) -> int:
+    def _path_count(self, regions: list[tuple[str, Region, Seeds]]) -> int:
         counter = _PathCounter(self.prep, self._join)
         total = 0
-        for pid in process_ids:
-            top = [n for n in self.prep.top[pid] if not self.prep.nodes[n].triggered_by_event]
-            starts = self.prep.scope_starts(top) or top[:1]
-            if any(self.prep.nodes[n].type == "startEvent" for n in starts):
-                total += sum(counter.count(start, None) for start in starts)
-            else:
+        for _, region, _ in regions:
+            for tokens in region.starts:
                 together = 1
-                for start in starts:
-                    together *= max(1, counter.count(start, None))
+                for node, _ in tokens:
+                    together *= max(1, counter.count(node, None))
                 total += together
         # Each loop runs 0, 1 or N times: the scenario space multiplies by its distinct counts.
         for rec in self.prep.loops:
             total *= len({0, 1, rec.iterations})
         return total
+
+
+_FAILED_DETAIL = {
+    UncoveredReason.LOOP_LIMIT: "reaching it needs a loop to run more often than max_loop allows",
+    UncoveredReason.NO_TOKEN_PATH: (
+        "the flow graph connects it to a start, but no token walk took it (report this model: the "
+        "generator should cover it)"
+    ),
+}
+
+
+def describe_flow(prep: Prepared, flow_id: str) -> str:
+    """'Payment ok? -> no', 'Charge card -> Send receipt' (names where the model has them, else ids)."""
+    edge = prep.edges[flow_id]
+    source, target = prep.nodes[edge.source], prep.nodes[edge.target]
+    flow = edge.flow
+    target_name = clean_text(target.name) if target.name else target.id
+    if source.extensions.get("guards"):
+        label = flow_label(prep, source.id, flow_id)  # a sequence-diagram fragment: its guard
+        return f"{label} -> {target_name}" if label else target_name
+    left = clean_text(source.name) if source.name else source.id
+    if flow is not None and flow.name:
+        right = clean_text(flow.name)
+    elif flow is not None and flow.condition:
+        right = clean_text(flow.condition)[:80]
+    elif prep.is_default(source.id, flow_id):
+        right = f"otherwise ({target_name})"
+    else:
+        right = target_name
+    return f"{left} -> {right}"
+
+
+def describe_key(prep: Prepared, key: Key) -> str:
+    """A coverage key in words, for notes: a flow, a loop count, a boundary event, an event subprocess."""
+    if isinstance(key, str):
+        return describe_flow(prep, key) if key in prep.edges else key
+    if isinstance(key, tuple) and key and key[0] == "loop":
+        rec = prep.loop_by_id.get(str(key[1]))
+        name = loop_name(prep, rec) if rec is not None else str(key[1])
+        count = int(key[2])
+        if count == 0:
+            return f"{name} skipped (0 iterations)"
+        return f"{name} repeated " + ("once" if count == 1 else f"{count} times")
+    if isinstance(key, tuple) and len(key) >= 2 and key[0] in ("boundary", "esp"):
+        node = prep.nodes.get(str(key[1]))
+        what = "boundary event" if key[0] == "boundary" else "event subprocess"
+        return f"{what} {node.name if node is not None and node.name else key[1]}"
+    return repr(key)
 
 
 class _FirstChooser:
@@ -433,6 +673,12 @@ class _FirstChooser:
 
     def offer(self, point: str, options: list[Option]) -> None:
         self.register(point, options)
+
+    def wants(self, point: str) -> bool:
+        return False
+
+    def first_branch(self, split: str) -> str | None:
+        return None
 
     def choose(self, run: Run, point: str, options: list[Option]) -> int:
         return 0
@@ -449,6 +695,12 @@ class _EdgesChooser:
 
     def offer(self, point: str, options: list[Option]) -> None:
         self.register(point, options)
+
+    def wants(self, point: str) -> bool:
+        return False
+
+    def first_branch(self, split: str) -> str | None:
+        return None
 
     def choose(self, run: Run, point: str, options: list[Option]) -> int:
         if self.goal not in run.keys:
@@ -493,6 +745,12 @@ class _ScriptChooser:
         self.trace: list[tuple[int, int]] = []
 
     def offer(self, point: str, options: list[Option]) -> None:
+        return None
+
+    def wants(self, point: str) -> bool:
+        return False
+
+    def first_branch(self, split: str) -> str | None:
         return None
 
     def choose(self, run: Run, point: str, options: list[Option]) -> int:
@@ -577,39 +835,6 @@ class _PathCounter:
                 total = 1
             total += sum(table.get(b, 0) for b in prep.boundaries.get(nid, ()))
             table[nid] = weight * max(total, 1 if not outs else total)
-
-
-def _reachable_flows(prep: Prepared, process_ids: list[str]) -> set[str]:
-    nodes: list[str] = []
-    for pid in process_ids:
-        top = [n for n in prep.top[pid] if not prep.nodes[n].triggered_by_event]
-        nodes.extend(prep.scope_starts(top) or top[:1])
-    seen = set(nodes)
-    flows: set[str] = set()
-    queue = deque(nodes)
-    while queue:
-        nid = queue.popleft()
-        nexts: list[str] = []
-        for e in prep.out[nid]:
-            if prep.edges[e].real:
-                flows.add(e)
-            nexts.append(prep.edges[e].target)
-        nexts.extend(prep.boundaries.get(nid, ()))
-        if nid in prep.children:
-            inner = prep.children[nid]
-            nexts.extend(prep.scope_starts([c for c in inner if not prep.nodes[c].triggered_by_event]))
-            for esp in inner:
-                if prep.nodes[esp].triggered_by_event:
-                    nexts.append(esp)
-            if prep.nodes[nid].triggered_by_event:
-                nexts.extend(prep.scope_starts(inner))
-        scope = prep.scope_key(prep.nodes[nid])
-        nexts.extend(prep.event_subs.get(scope, ()))
-        for target in nexts:
-            if target not in seen:
-                seen.add(target)
-                queue.append(target)
-    return flows
 
 
 def _name(run: Run, kind: ScenarioKind) -> str:

@@ -32,6 +32,20 @@ _DATA_STORE_KEYS = ("dataOutputs", "dataStores")  # BPMN importer: dataOutputs =
 _STORE_TYPES = frozenset({"dataStoreReference", "dataStore"})
 
 
+def node_has_step(node: Node) -> bool:
+    """Whether ``scenario_steps`` makes at least one step of this node (a task, a wait, a store write)."""
+    return (
+        node.type in ACTION_TYPES
+        or node.extensions.get("reply") is True
+        or node.type == "receiveTask"
+        or (
+            node.type == "intermediateCatchEvent"
+            and (node.event_definition == "message" or "message" in node.event_definitions)
+        )
+        or bool(_data_stores(node))
+    )
+
+
 def scenario_steps(graph: ControlFlowGraph, scenario: GeneratedScenario) -> list[ScenarioStepSpec]:
     """One ACTION per task the scenario runs; ASSERTION placeholders for receives, message catches, stores."""
     nodes = {n.id: n for n in graph.nodes}

@@ -24,6 +24,11 @@ ACTIVITY_TYPES = frozenset(
     | SUBPROCESS_TYPES
 )
 PARKING_GATEWAYS = frozenset({"parallelGateway", "inclusiveGateway", "complexGateway"})
+# Loop bookkeeping costs loops x body size. A model whose loop bodies hold more node memberships
+# than this ("spaghetti": back edges overlapping everywhere) tracks no further loops: their back
+# flows stay free (capped per flow, never steered). Corpus models use at most a few dozen.
+LOOP_MEMBERSHIP_PER_NODE = 3
+LOOP_MEMBERSHIP_BASE = 1_000
 XOR_GATEWAYS = frozenset({"exclusiveGateway", "eventBasedGateway"})
 OR_GATEWAYS = frozenset({"inclusiveGateway", "complexGateway"})
 
@@ -72,8 +77,13 @@ class Prepared:
     event_subs: dict[str, list[str]]  # scope key (subprocess id or "process:<id>") -> event subprocess ids
     back: set[str] = field(default_factory=set)
     loops: list[LoopRec] = field(default_factory=list)
+    loop_by_id: dict[str, LoopRec] = field(default_factory=dict)
     loop_of_back: dict[str, LoopRec] = field(default_factory=dict)
     loops_of_node: dict[str, list[LoopRec]] = field(default_factory=dict)  # innermost first
+    inner_loops: dict[str, list[LoopRec]] = field(default_factory=dict)  # loops restarted by each iteration
+    free_back: set[str] = field(default_factory=set)  # back flows without a loop record (budget spent)
+    free_cap: int = DEFAULT_MAX_LOOP_ITERATIONS  # traversals of one free back flow per scenario
+    work: int = 0  # node visits spent preparing (loop bodies): reported with the plan's counters
     topo: dict[str, int] = field(default_factory=dict)
     split: dict[str, SplitKind] = field(default_factory=dict)
     joins: dict[str, str | None] = field(default_factory=dict)
@@ -90,19 +100,71 @@ class Prepared:
         node = self.nodes[node_id]
         return node.type in PARKING_GATEWAYS and len(self.inc.get(node_id, ())) > 1
 
-    def scope_starts(self, scope_nodes: list[str]) -> list[str]:
-        """Start events of a scope; without any, the nodes no flow enters (boundaries excluded)."""
-        starts = [n for n in scope_nodes if self.nodes[n].type == "startEvent"]
+    def in_event_subprocess(self, nid: str) -> bool:
+        parent = self.nodes[nid].parent_id
+        while parent and parent in self.nodes:
+            if self.nodes[parent].triggered_by_event:
+                return True
+            parent = self.nodes[parent].parent_id
+        return False
+
+    def is_implicit_start(self, nid: str) -> bool:
+        """BPMN 2.0: an activity or catch event no sequence flow enters starts with its scope.
+
+        Not boundary events, compensation handlers (they run only when compensation is thrown), link
+        catches (a link throw enters them) or nodes inside event subprocesses (their start event
+        triggers them). An event-based gateway no flow enters is an instantiating gateway.
+        """
+        node = self.nodes[nid]
+        if self.inc.get(nid) or node.triggered_by_event or node.type == "boundaryEvent":
+            return False
+        if node.extensions.get("isForCompensation") is True:
+            return False
+        if node.type in ACTIVITY_TYPES:
+            return not self.in_event_subprocess(nid)
+        if node.type == "intermediateCatchEvent" or node.type == "eventBasedGateway":
+            if node.event_definition == "link" or "link" in node.event_definitions:
+                return False
+            return not self.in_event_subprocess(nid)
+        return False
+
+    def scope_tokens(self, scope_nodes: list[str]) -> list[tuple[str, ...]]:
+        """Alternative token sets that start a scope.
+
+        With start events: one set per start event, holding it and the scope's implicit starts.
+        Without: one set of every node no flow enters (boundaries, link catches, compensation and
+        event subprocesses excluded), all started together.
+        """
+        nodes = [n for n in scope_nodes if not self.nodes[n].triggered_by_event]
+        starts = [n for n in nodes if self.nodes[n].type == "startEvent"]
         if starts:
-            return starts
-        return [
+            implicit = tuple(n for n in nodes if n not in starts and self.is_implicit_start(n))
+            return [(s, *implicit) for s in starts]
+        free = tuple(
             n
-            for n in scope_nodes
+            for n in nodes
             if not self.inc.get(n)
             and self.nodes[n].type != "boundaryEvent"
-            and not self.nodes[n].triggered_by_event
             and not (self.nodes[n].event_definition == "link" and "Catch" in self.nodes[n].type)
             and self.nodes[n].event_definition != "compensate"
+            and self.nodes[n].extensions.get("isForCompensation") is not True
+        )
+        return [free] if free else []
+
+    def scope_starts(self, scope_nodes: list[str]) -> list[str]:
+        """Every node that receives a token when the scope starts (all start events run together)."""
+        seen: dict[str, None] = {}
+        for tokens in self.scope_tokens(scope_nodes):
+            for n in tokens:
+                seen.setdefault(n, None)
+        return list(seen)
+
+    def esp_starts(self, esp: str) -> list[str]:
+        """The start events of an event subprocess (each one is a trigger)."""
+        children = self.children.get(esp, [])
+        starts = [n for n in children if self.nodes[n].type == "startEvent"]
+        return starts or [
+            n for n in children if not self.inc.get(n) and self.nodes[n].type != "boundaryEvent"
         ]
 
 
@@ -159,22 +221,43 @@ def prepare(graph: ControlFlowGraph, *, max_loop: int | None = None) -> Prepared
 
 
 def _link_jumps(prep: Prepared) -> None:
-    """Link throw -> catch becomes a jump, unless the importer already added a flow for it."""
-    catches: dict[tuple[str, str], list[str]] = {}
+    """Link throw -> catch becomes a jump, unless the importer already added a flow for it.
+
+    Pairs by link name; when no catch carries the throw's link name, by the name compared without
+    case and whitespace, then by the events' own names when exactly one catch matches (exporters
+    that name link definitions after their ids, or break a name over two lines).
+    """
+    by_link: dict[tuple[str, str], list[str]] = {}
+    by_loose: dict[tuple[str, str], list[str]] = {}
+    by_name: dict[tuple[str, str], list[str]] = {}
     throws: list[str] = []
     for nid, node in prep.nodes.items():
         if node.event_definition != "link" and "link" not in node.event_definitions:
             continue
-        key = (node.process_id, node.link_name or node.name or "")
         if node.type == "intermediateCatchEvent":
-            catches.setdefault(key, []).append(nid)
+            by_link.setdefault((node.process_id, node.link_name or node.name or ""), []).append(nid)
+            by_loose.setdefault((node.process_id, _loose(node.link_name or node.name)), []).append(nid)
+            if node.name:
+                by_name.setdefault((node.process_id, _loose(node.name)), []).append(nid)
         elif node.type == "intermediateThrowEvent":
             throws.append(nid)
     for throw in throws:
         if prep.out[throw]:
             continue  # the importer already wired the jump
         node = prep.nodes[throw]
-        targets = catches.get((node.process_id, node.link_name or node.name or ""), [])
+        link = node.link_name or node.name or ""
+        targets = by_link.get((node.process_id, link), [])
+        if not targets and _loose(link):
+            targets = by_loose.get((node.process_id, _loose(link)), [])
+            if not targets and node.name:
+                named = by_name.get((node.process_id, _loose(node.name)), [])
+                targets = named if len(named) == 1 else []
+            if targets:
+                paired = prep.nodes[targets[0]]
+                prep.warnings.append(
+                    f"link throw {throw} ({link!r}) has no catch with that link name; "
+                    f"paired with catch {paired.id} ({paired.link_name or paired.name!r})"
+                )
         if not targets:
             prep.warnings.append(f"link throw {throw} has no matching catch event")
         for catch in targets[:1]:
@@ -182,6 +265,10 @@ def _link_jumps(prep: Prepared) -> None:
             prep.edges[edge_id] = Edge(edge_id, throw, catch, False)
             prep.out[throw].append(edge_id)
             prep.inc[catch].append(edge_id)
+
+
+def _loose(text: str | None) -> str:
+    return "".join((text or "").split()).casefold()
 
 
 def _split_kind(prep: Prepared, nid: str) -> SplitKind:
@@ -259,16 +346,17 @@ def _build_loops(prep: Prepared, max_loop: int | None) -> None:
             prep.warnings.append(f"cycle through boundary event {key[9:]} is not treated as a loop")
             continue
         by_header.setdefault(prep.edges[key].target, []).append(key)
+    budget = LOOP_MEMBERSHIP_BASE + LOOP_MEMBERSHIP_PER_NODE * len(prep.nodes)
+    prep.free_cap = max(1, default_n)
     for header, backs in by_header.items():
-        body: set[str] = {header}
-        queue = deque(prep.edges[b].source for b in backs)
-        while queue:
-            nid = queue.popleft()
-            if nid in body:
-                continue
-            body.add(nid)
-            for e in prep.inc[nid]:
-                queue.append(prep.edges[e].source)
+        body = _loop_body(prep, header, backs, budget) if budget > 0 else None
+        if body is None:
+            # A spaghetti model: loops past the budget are not tracked. Their back flows stay plain
+            # flows that structured walks avoid and gap-closing routes take (capped per flow).
+            prep.free_back.update(backs)
+            budget = 0
+            continue
+        budget -= len(body)
         loop_id, iterations = f"loop:{header}", default_n
         for b in backs:
             if b in declared:
@@ -281,12 +369,35 @@ def _build_loops(prep: Prepared, max_loop: int | None) -> None:
             n for n in body if any(prep.edges[e].target not in body for e in prep.out[n]) or not prep.out[n]
         ]
         rec.can_exit = frozenset(_reverse_reach(prep, rec, exits))
+        prep.work += 3 * len(body)
         prep.loops.append(rec)
+        prep.loop_by_id[rec.id] = rec
         for b in backs:
             prep.loop_of_back[b] = rec
     for rec in sorted(prep.loops, key=lambda r: len(r.nodes)):
         for nid in rec.nodes:
             prep.loops_of_node.setdefault(nid, []).append(rec)
+    index = {rec.header: i for i, rec in enumerate(prep.loops)}
+    for rec in prep.loops:
+        inner = sorted(index[n] for n in rec.nodes if n in index and n != rec.header)
+        prep.inner_loops[rec.id] = [prep.loops[i] for i in inner]
+
+
+def _loop_body(prep: Prepared, header: str, backs: list[str], budget: int) -> set[str] | None:
+    """The nodes that reach a back flow's source without passing the header; None past ``budget``."""
+    body: set[str] = {header}
+    queue = deque(prep.edges[b].source for b in backs)
+    while queue:
+        nid = queue.popleft()
+        if nid in body:
+            continue
+        body.add(nid)
+        if len(body) > budget:
+            prep.work += len(body)
+            return None
+        for e in prep.inc[nid]:
+            queue.append(prep.edges[e].source)
+    return body
 
 
 def _edge_target(prep: Prepared, key: str) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from orchestra_app.domain.graph import ControlFlowGraph, Flow, GraphProcess, Node
 
 
@@ -113,6 +115,52 @@ def parallel_xors(branches: int = 20) -> ControlFlowGraph:
     return b.graph()
 
 
+def dense_cycles(
+    decisions: int = 60, *, back: int | None = None, skip: int | None = None, seed: int = 1
+) -> ControlFlowGraph:
+    """'Spaghetti': a chain of task + XOR pairs with seeded random back edges and forward skips.
+
+    Every gateway decides: it continues along the chain and takes one extra flow, a back edge to an
+    earlier task, a skip to a later one, or (when those quotas are used up) a side task that rejoins
+    the chain. The back edges tie most of the model into one large strongly connected component.
+    """
+    import random
+
+    rng = random.Random(seed)
+    back = decisions * 25 // 60 if back is None else back
+    skip = decisions * 25 // 60 if skip is None else skip
+    extras = ["back"] * min(back, decisions) + ["skip"] * min(skip, max(0, decisions - back))
+    extras += ["side"] * (decisions - len(extras))
+    rng.shuffle(extras)
+    for i in range(max(0, decisions - 2), decisions):
+        # The last two gateways cannot skip forward: swap their skip with an earlier non-skip.
+        if extras[i] == "skip":
+            j = next((j for j in range(decisions - 2) if extras[j] != "skip"), None)
+            if j is not None:
+                extras[i], extras[j] = extras[j], extras[i]
+    b = GraphBuilder()
+    b.node("start", "startEvent", "Start")
+    b.node("end", "endEvent", "End")
+    for i in range(decisions):
+        b.node(f"t{i}", "serviceTask", f"Step {i}")
+        b.node(f"x{i}", "exclusiveGateway", f"Check {i}?")
+    b.flow("start", "t0")
+    for i in range(decisions):
+        b.flow(f"t{i}", f"x{i}")
+        nxt = f"t{i + 1}" if i + 1 < decisions else "end"
+        b.flow(f"x{i}", nxt, f"ok{i}", name="ok")
+        kind = extras[i]
+        if kind == "back" or (kind == "skip" and i + 2 >= decisions):  # (only when nothing could swap)
+            b.flow(f"x{i}", f"t{rng.randint(0, i)}", f"back{i}", name="retry")
+        elif kind == "skip":
+            b.flow(f"x{i}", f"t{rng.randint(i + 2, decisions - 1)}", f"skip{i}", name="skip")
+        else:
+            b.node(f"s{i}", "serviceTask", f"Fix {i}")
+            b.flow(f"x{i}", f"s{i}", f"side{i}", name="fix")
+            b.flow(f"s{i}", nxt)
+    return b.graph()
+
+
 SYNTHETIC_CASES = {
     "20 XOR diamonds": xor_diamonds,
     "3,000-node chain": chain,
@@ -120,3 +168,6 @@ SYNTHETIC_CASES = {
     "30 tangled loops": tangled_loops,
     "20-branch AND with XORs": parallel_xors,
 }
+# The dense-cycle family (issue 8): 100% of flows, under 1 s, at each size; 1,000 decisions is a
+# 2,170-node model.
+DENSE_CYCLE_CASES = {f"dense cycles, {n:,} decisions": partial(dense_cycles, n) for n in (60, 200, 1000)}

@@ -49,11 +49,14 @@ class Run:
     active: dict[str, list[int]] = field(default_factory=dict)  # loop id -> [target, iterations]
     triggered: set[str] = field(default_factory=set)  # boundary events already fired
     back_taken: dict[str, int] = field(default_factory=dict)  # loop id -> back flows taken
+    free_taken: dict[str, int] = field(default_factory=dict)  # untracked back flow -> traversals
     exception: bool = False
     looped: bool = False
     deviated: bool = False
     truncated: bool = False
     steps: int = 0
+    title: str | None = None  # set by the generator for gap-closing scenarios ("Covers ...")
+    note: str | None = None  # why a scenario without any step is kept
 
 
 class Chooser(Protocol):
@@ -61,6 +64,14 @@ class Chooser(Protocol):
         """Every outcome of a point, before loop steering narrows it (cached lists: stable identity)."""
 
     def choose(self, run: Run, point: str, options: list[Option]) -> int: ...
+
+    def wants(self, point: str) -> bool:
+        """Route mode: the chooser has a planned move at ``point`` (an event subprocess to trigger now)."""
+        ...
+
+    def first_branch(self, split: str) -> str | None:
+        """Route mode: the flow of an AND-split the route continues on (walked before its siblings)."""
+        ...
 
 
 class _NoChooser:
@@ -70,6 +81,12 @@ class _NoChooser:
     def choose(self, run: Run, point: str, options: list[Option]) -> int:
         return 0
 
+    def wants(self, point: str) -> bool:
+        return False
+
+    def first_branch(self, split: str) -> str | None:
+        return None
+
 
 @dataclass(frozen=True)
 class Region:
@@ -78,6 +95,7 @@ class Region:
     starts: tuple[tuple[tuple[str, str | None], ...], ...]
     forbidden: frozenset[str] = frozenset()
     skip_loops: frozenset[str] = frozenset()
+    esp_entry: bool = False  # a process of event subprocesses only: each start is an ESP start event
 
 
 class ComboSource(Protocol):
@@ -109,21 +127,33 @@ class Walker:
         self._esp: dict[str, list[Option]] = {}
         self._scope_activity: dict[str, bool] = {}
         self._starts: dict[Region, list[Option]] = {}
+        self._controls: dict[str, bool] = {}
+        self._back_out: dict[str, bool] = {}
         self.subset_cap = 15
         self.capped = False
+        self.walks = 0  # counters reported on the plan: walks run and nodes executed in total
+        self.nodes_visited = 0
         self._chooser: Chooser = _NoChooser()
         self._region = Region(starts=())
+        self._route = False
 
     # -- public -------------------------------------------------------------------------------
 
-    def run(self, region: Region, chooser: Chooser, scope_key: str) -> Run:
-        """One scenario. Re-entrant: paths mode walks branch variants while an outer walk waits."""
-        saved = (self._chooser, self._region)
-        self._chooser, self._region = chooser, region
+    def run(self, region: Region, chooser: Chooser, scope_key: str, *, route: bool = False) -> Run:
+        """One scenario. Re-entrant: paths mode walks branch variants while an outer walk waits.
+
+        ``route``: the chooser follows a planned route; loop steering is off (the route sets the
+        iteration counts) and untracked back flows may be taken (still capped per flow).
+        """
+        saved = (self._chooser, self._region, self._route)
+        self._chooser, self._region, self._route = chooser, region, route
+        self.walks += 1
         try:
-            return self._run(region, scope_key)
+            run = self._run(region, scope_key)
+            self.nodes_visited += run.steps
+            return run
         finally:
-            self._chooser, self._region = saved
+            self._chooser, self._region, self._route = saved
 
     def _run(self, region: Region, scope_key: str) -> Run:
         run = Run()
@@ -132,10 +162,22 @@ class Walker:
             options = self._start_options(region)
             idx = self._choose(run, "start", options)
             starts = options[idx].payload
-            if idx:
+            if idx and not region.esp_entry:
                 run.labels.append(options[idx].label or "")
-        scope = _Scope(scope_key, region.forbidden)
-        self._drain(run, list(starts), scope)
+        if region.esp_entry:
+            # Only event subprocesses: the scenario is the event subprocess its start event triggers.
+            start = starts[0][0]
+            esp = self.prep.nodes[start].parent_id or start
+            run.exception = True
+            run.labels.insert(0, self._esp_label(esp, start))
+            run.keys.add(("esp", esp, start))
+            run.nodes.append(esp)
+            run.steps += 1
+            scope = _Scope(esp, frozenset())
+            self._drain(run, [(start, None)], scope)
+        else:
+            scope = _Scope(scope_key, region.forbidden)
+            self._drain(run, list(starts), scope)
         run.parked = {j: c for j, c in scope.parked.items() if c}
         for loop_id in list(run.active):
             self._finish_loop(run, loop_id)
@@ -198,6 +240,11 @@ class Walker:
         """Record a traversal; False when the token dies (a loop with no exit has run its count)."""
         prep = self.prep
         edge = prep.edges[edge_id]
+        if edge_id in prep.free_back:
+            taken = run.free_taken.get(edge_id, 0)
+            if taken >= prep.free_cap:
+                return False
+            run.free_taken[edge_id] = taken + 1
         back_of = prep.loop_of_back.get(edge_id)
         if back_of is not None:
             # Tokens forked inside a loop can leave it while a sibling still loops: a hard per-loop
@@ -218,16 +265,15 @@ class Walker:
             run.active[back_of.id][1] += 1
             run.looped = True
             # A new iteration of the outer loop starts nested loops afresh.
-            for other in prep.loops:
-                if other is not back_of and other.header in back_of.nodes:
-                    run.back_taken.pop(other.id, None)
-                    if other.id in run.active:
-                        self._finish_loop(run, other.id)
+            for other in prep.inner_loops.get(back_of.id, ()):
+                run.back_taken.pop(other.id, None)
+                if other.id in run.active:
+                    self._finish_loop(run, other.id)
         return True
 
     def _finish_loop(self, run: Run, loop_id: str) -> None:
         _, iterations = run.active.pop(loop_id)
-        rec = next(r for r in self.prep.loops if r.id == loop_id)
+        rec = self.prep.loop_by_id[loop_id]
         outcome = iterations if iterations < rec.iterations else rec.iterations
         run.keys.add(("loop", loop_id, outcome))
         entry = run.decisions.get(loop_id)
@@ -242,7 +288,7 @@ class Walker:
                 "condition": flow.condition if flow else None,
             }
         if iterations:
-            name = _loop_name(self.prep, rec)
+            name = loop_name(self.prep, rec)
             label = f"{name} repeated once" if iterations == 1 else f"{name} repeated {iterations} times"
             run.labels.append(label)
 
@@ -264,28 +310,24 @@ class Walker:
         if node.type in SUBPROCESS_TYPES and not node.triggered_by_event and nid in prep.children:
             inner = [c for c in prep.children[nid] if not prep.nodes[c].triggered_by_event]
             sub = _Scope(nid, frozenset())
-            self._drain(run, [(s, None) for s in prep.scope_starts(inner)], sub)
+            starts = prep.scope_starts(inner)
+            if not starts and nid in prep.event_subs:
+                self._offer_esp(run, sub)  # a subprocess of event subprocesses only
+            self._drain(run, [(s, None) for s in starts], sub)
             if run.truncated:
                 return
+        # The event arrives while the scope's first activity runs (or right after its start event).
         if (
             not scope.esp_done
             and scope.key in prep.event_subs
-            and (node.type in ACTIVITY_TYPES or not self._has_activity(scope.key))
+            and (
+                node.type in ACTIVITY_TYPES
+                or not self._has_activity(scope.key)
+                or self._chooser.wants(f"esp:{scope.key}")
+            )
+            and self._offer_esp(run, scope)
         ):
-            # The event arrives while the scope's first activity runs (or right after its start event).
-            scope.esp_done = True
-            options = self._esp_options(scope.key)
-            idx = self._choose(run, f"esp:{scope.key}", options)
-            if idx:
-                esp, start = options[idx].payload
-                run.exception = True
-                run.labels.insert(0, options[idx].label or esp)
-                run.keys.add(("esp", esp, start))
-                run.nodes.append(esp)
-                self._drain(run, [(start, None)], _Scope(esp, frozenset()))
-                if prep.nodes[start].cancel_activity is not False:
-                    scope.stopped = True
-                    return
+            return
         if nid in prep.boundaries and not run.triggered.intersection(prep.boundaries[nid]):
             # An activity is interrupted at most once per scenario: cycles through boundary events end.
             options = self._boundary_options(nid)
@@ -304,6 +346,24 @@ class Walker:
                 return
         self._outgoing(run, nid, stack, scope)
 
+    def _offer_esp(self, run: Run, scope: _Scope) -> bool:
+        """Offer the scope's event subprocesses once; True when an interrupting one ended the scope."""
+        scope.esp_done = True
+        options = self._esp_options(scope.key)
+        idx = self._choose(run, f"esp:{scope.key}", options)
+        if not idx:
+            return False
+        esp, start = options[idx].payload
+        run.exception = True
+        run.labels.insert(0, options[idx].label or esp)
+        run.keys.add(("esp", esp, start))
+        run.nodes.append(esp)
+        self._drain(run, [(start, None)], _Scope(esp, frozenset()))
+        if self.prep.nodes[start].cancel_activity is not False:
+            scope.stopped = True
+            return True
+        return False
+
     def _outgoing(self, run: Run, nid: str, stack: list[tuple[str, str | None]], scope: _Scope) -> None:
         prep = self.prep
         kind = prep.split[nid]
@@ -315,10 +375,12 @@ class Walker:
             return
         if kind is SplitKind.XOR:
             options = self._xor_options(nid)
-            allowed = self._loop_filter(run, nid, options)
+            allowed = self._live(run, nid, self._loop_filter(run, nid, options))
             idx = self._choose(run, nid, allowed, options)
             chosen = allowed[idx]
             edge_id = chosen.payload
+            if self._dies(run, edge_id):
+                return  # the only way on is a spent back flow: the token stops here
             self._record(run, nid, [edge_id])
             if chosen.label and not self._controls_loop(nid):
                 run.labels.append(chosen.label)  # a loop's own gateway is named by "X repeated N times"
@@ -326,35 +388,78 @@ class Walker:
             return
         if kind is SplitKind.OR:
             options = self._or_options(nid)
-            allowed = self._loop_filter(run, nid, options)
+            allowed = self._live(run, nid, self._loop_filter(run, nid, options))
             idx = self._choose(run, nid, allowed, options)
             chosen_subset = allowed[idx]
-            chosen_edges: list[str] = chosen_subset.payload
+            chosen_edges: list[str] = [e for e in chosen_subset.payload if not self._dies(run, e)]
+            if not chosen_edges:
+                return
             self._record(run, nid, chosen_edges)
             if idx and chosen_subset.label and not self._controls_loop(nid):
                 run.labels.append(chosen_subset.label)
             for edge_id in reversed(chosen_edges):
                 stack.append((prep.edges[edge_id].target, edge_id))
             return
-        # AND split: paths mode may offer combinations of branch variants.
-        if self.combo_source is not None:
+        # AND split: paths mode may offer combinations of branch variants (routes walk it flat).
+        if self.combo_source is not None and not self._route:
             combos = self.combo_source.combos(nid, self._region)
             if combos:
                 idx = self._choose(run, nid, combos)
                 for variant in combos[idx].payload:
                     _merge(run, variant, scope)
                 return
+        first = self._chooser.first_branch(nid) if self._route else None
+        if first in outs:
+            # The route's branch runs first, before siblings spend a shared loop count.
+            outs = [e for e in outs if e != first] + [first]  # type: ignore[list-item]
+            for edge_id in outs:
+                stack.append((prep.edges[edge_id].target, edge_id))
+            return
         for edge_id in reversed(outs):
             stack.append((prep.edges[edge_id].target, edge_id))
 
+    def _dies(self, run: Run, edge_id: str) -> bool:
+        """Whether ``_traverse`` would stop a token on this flow now (a spent back flow)."""
+        prep = self.prep
+        if edge_id in prep.free_back:
+            return run.free_taken.get(edge_id, 0) >= prep.free_cap
+        rec = prep.loop_of_back.get(edge_id)
+        if rec is None:
+            return False
+        if run.back_taken.get(rec.id, 0) >= rec.iterations:
+            return True
+        state = run.active.get(rec.id)
+        return state is not None and state[1] >= state[0]
+
+    def _live(self, run: Run, nid: str, options: list[Option]) -> list[Option]:
+        """Options whose flows a token can still take (all of them when none is left)."""
+        backs = self._back_out.get(nid)
+        if backs is None:
+            prep = self.prep
+            backs = self._back_out[nid] = any(
+                e in prep.loop_of_back or e in prep.free_back for e in prep.out[nid]
+            )
+        if not backs:
+            return options
+
+        def flows_of(option: Option) -> list[str]:
+            return option.payload if isinstance(option.payload, list) else [option.payload]
+
+        live = [o for o in options if not all(self._dies(run, e) for e in flows_of(o))]
+        return live if live and len(live) < len(options) else options
+
     def _controls_loop(self, nid: str) -> bool:
         """A split inside a loop with one way out of it and one way around it (do-while or while)."""
-        prep = self.prep
-        for rec in prep.loops_of_node.get(nid, ()):
+        cached = self._controls.get(nid)
+        if cached is None:
+            prep = self.prep
             targets = [prep.edges[e].target for e in prep.out[nid]]
-            if any(t not in rec.nodes for t in targets) and any(t in rec.nodes for t in targets):
-                return True
-        return False
+            cached = any(
+                any(t not in rec.nodes for t in targets) and any(t in rec.nodes for t in targets)
+                for rec in prep.loops_of_node.get(nid, ())
+            )
+            self._controls[nid] = cached
+        return cached
 
     def _record(self, run: Run, nid: str, edge_ids: list[str]) -> None:
         first = self.prep.edges[edge_ids[0]].flow
@@ -375,15 +480,23 @@ class Walker:
         OR-split whose subset holds a spent back flow would end the walk there, mid-process.
         """
         prep = self.prep
+        if self._route:
+            return options
+
+        def flows_of(option: Option) -> list[str]:
+            return option.payload if isinstance(option.payload, list) else [option.payload]
+
+        if prep.free_back and any(e in prep.free_back for e in prep.out[nid]):
+            # Untracked back flows (spaghetti beyond the loop budget) are left to gap-closing routes.
+            kept = [o for o in options if not prep.free_back.intersection(flows_of(o))]
+            if kept and len(kept) < len(options):
+                options = kept
         for rec in prep.loops_of_node.get(nid, ()):
             state = run.active.get(rec.id)
             if state is None:
                 continue
             target, iterations = state
             backs = set(rec.back_flows)
-
-            def flows_of(option: Option) -> list[str]:
-                return option.payload if isinstance(option.payload, list) else [option.payload]
 
             if iterations < target:
                 allowed = [
@@ -417,7 +530,7 @@ class Walker:
                     frozenset({e}),
                     payload=e,
                     next=self.prep.edges[e].target,
-                    label=_flow_label(self.prep, nid, e),
+                    label=flow_label(self.prep, nid, e),
                 )
                 for e in self.prep.out[nid]
             )
@@ -446,7 +559,7 @@ class Walker:
         for row in rows:
             chosen = mandatory + [optional[i] for i in row]
             chosen.sort(key=outs.index)
-            label = " and ".join(_flow_label(prep, nid, optional[i]) or optional[i] for i in row)
+            label = " and ".join(flow_label(prep, nid, optional[i]) or optional[i] for i in row)
             cached.append(
                 Option(
                     "subset",
@@ -458,7 +571,7 @@ class Walker:
             )
         if default or (mandatory and optional):
             chosen = sorted(mandatory + default, key=outs.index)
-            label = (_flow_label(prep, nid, default[0]) if default else None) or "no optional branch"
+            label = (flow_label(prep, nid, default[0]) if default else None) or "no optional branch"
             cached.append(
                 Option(
                     "subset",
@@ -531,17 +644,22 @@ class Walker:
             prep = self.prep
             cached = [Option("normal", frozenset(), payload=None)]
             for esp in prep.event_subs[scope_key]:
-                name = prep.nodes[esp].name or esp
-                for start in prep.scope_starts(prep.children.get(esp, [])):
-                    snode = prep.nodes[start]
-                    trigger = snode.name or (
-                        f"{snode.event_definition} event" if snode.event_definition else None
-                    )
-                    label = f"{name} triggered" + (f" by {trigger}" if trigger and trigger != name else "")
+                for start in prep.esp_starts(esp):
                     keys = frozenset({("esp", esp, start), *prep.out[start]})
+                    label = self._esp_label(esp, start)
                     cached.append(Option("esp", keys, payload=(esp, start), next=start, label=label))
             self._esp[scope_key] = cached
         return cached
+
+    def _esp_label(self, esp: str, start: str) -> str:
+        """'Cancellation triggered by Cancel received' (unnamed: 'Triggered by message event')."""
+        prep = self.prep
+        name = prep.nodes[esp].name
+        snode = prep.nodes[start]
+        trigger = snode.name or (f"{snode.event_definition} event" if snode.event_definition else None)
+        if not name:
+            return f"Triggered by {trigger}" if trigger else f"{esp} triggered"
+        return f"{name} triggered" + (f" by {trigger}" if trigger and trigger != name else "")
 
 
 def _merge(run: Run, variant: Run, scope: _Scope) -> None:
@@ -564,7 +682,7 @@ def _condition(flow: Any) -> str | None:
     return flow.condition if flow is not None else None
 
 
-def _clean(text: str) -> str:
+def clean_text(text: str) -> str:
     text = " ".join(text.split())
     for wrapper in ("${", "#{"):
         if text.startswith(wrapper) and text.endswith("}"):
@@ -572,7 +690,7 @@ def _clean(text: str) -> str:
     return text
 
 
-def _flow_label(prep: Prepared, nid: str, edge_id: str) -> str | None:
+def flow_label(prep: Prepared, nid: str, edge_id: str) -> str | None:
     """'Order approved?: yes' from gateway and flow names, else the condition, else the target's name."""
     edge = prep.edges[edge_id]
     flow = edge.flow
@@ -580,22 +698,22 @@ def _flow_label(prep: Prepared, nid: str, edge_id: str) -> str | None:
     if prep.nodes[nid].extensions.get("guards"):
         gateway = None  # a sequence-diagram fragment: its name only lists the guards again
     if flow is not None and flow.name:
-        what = _clean(flow.name)
-        return f"{_clean(gateway).rstrip('?')}: {what}" if gateway else what
+        what = clean_text(flow.name)
+        return f"{clean_text(gateway).rstrip('?')}: {what}" if gateway else what
     if flow is not None and flow.condition:
-        return _clean(flow.condition)[:80]
+        return clean_text(flow.condition)[:80]
     if prep.is_default(nid, edge_id) and gateway:
-        return f"{_clean(gateway).rstrip('?')}: otherwise"
+        return f"{clean_text(gateway).rstrip('?')}: otherwise"
     target = prep.nodes[edge.target]
-    return f"to {_clean(target.name)}" if target.name else None
+    return f"to {clean_text(target.name)}" if target.name else None
 
 
-def _loop_name(prep: Prepared, rec: LoopRec) -> str:
+def loop_name(prep: Prepared, rec: LoopRec) -> str:
     header = prep.nodes[rec.header]
     if header.name:
-        return _clean(header.name)
+        return clean_text(header.name)
     named = sorted((n for n in rec.nodes if prep.nodes[n].name), key=lambda n: prep.topo.get(n, 0))
     for nid in named:
         if prep.nodes[nid].type in ACTIVITY_TYPES:
-            return _clean(prep.nodes[nid].name or nid)
-    return _clean(prep.nodes[named[0]].name or rec.id) if named else f"loop at {rec.header}"
+            return clean_text(prep.nodes[nid].name or nid)
+    return clean_text(prep.nodes[named[0]].name or rec.id) if named else f"loop at {rec.header}"

@@ -387,6 +387,8 @@ class _Reader:
         if local in CONTAINER_TYPES and (el.get("triggeredByEvent") or "").strip().lower() == "true":
             node.triggered_by_event = True
             self.event_subprocesses.add(node_id)
+        if (el.get("isForCompensation") or "").strip().lower() == "true":
+            ext["isForCompensation"] = True  # a compensation handler: never an implicit start
         if ext:
             node.extensions = ext
         if event_refs:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 import reflex as rx
 
+from components.coverage import uncovered_flows_panel
 from components.feedback import import_feedback
 from components.layout import page
 from components.tables import rows_table
@@ -38,6 +39,7 @@ class ProcessesState(AppState):
     selected_version: str = ""
     summary: dict[str, str] = {}
     suite_info: dict[str, str] = {}
+    uncovered: list[dict[str, str]] = []
     version_warnings: list[str] = []
     scenarios: list[dict[str, str]] = []
     uploading: bool = False
@@ -126,7 +128,12 @@ class ProcessesState(AppState):
             "decisions": f"{cov.get('decisionsCovered', 0)}/{cov.get('decisionsTotal', 0)}",
             "capped": "yes" if gen.get("capped") else "no",
             "paths": str(gen.get("pathCount", "")),
+            "reachable": f"{cov.get('flowsReachable', 0)}/{cov.get('flowsTotal', 0)}",
         }
+        self.uncovered = [
+            {k: str(u.get(k, "")) for k in ("flow", "reason", "detail")}
+            for u in gen.get("uncoveredFlows", [])[:500]
+        ]
         self.version_warnings = detail["warnings"][:200]
         self.scenarios = detail["scenarios"]
 
@@ -300,12 +307,14 @@ def _detail() -> rx.Component:
             rx.hstack(
                 _stat("Strategy", ProcessesState.suite_info.get("strategy", "")),
                 _stat("Flows covered", ProcessesState.suite_info.get("flows", "")),
+                _stat("Flows reachable", ProcessesState.suite_info.get("reachable", "")),
                 _stat("Decisions covered", ProcessesState.suite_info.get("decisions", "")),
                 _stat("Distinct paths", ProcessesState.suite_info.get("paths", "")),
                 _stat("Capped", ProcessesState.suite_info.get("capped", "")),
                 spacing="5",
                 id="suite-summary",
             ),
+            uncovered_flows_panel(ProcessesState.uncovered),
             rows_table(
                 ProcessesState.scenarios,
                 [

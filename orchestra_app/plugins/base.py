@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orchestra_app.domain.errors import ConfigurationError
 from orchestra_app.domain.model import DomainModel
@@ -87,35 +87,82 @@ class ServiceConfig(DomainModel):
 
 
 class DbProfile(DomainModel):
-    """A database a DB ASSERTION step reads (seed 4.7 DbConnectionProfile), resolved by alias."""
+    """A database a DB ASSERTION step reads (seed 4.7 DbConnectionProfile), resolved by alias.
 
-    url: str  # SQLAlchemy-style URL without credentials (postgresql://host:5432/db); jdbc: accepted
+    ``url``: a SQLAlchemy-style URL without credentials - ``postgresql://host:5432/db`` (psycopg 3),
+    ``mysql://host:3306/db`` or ``mariadb://...`` (PyMySQL), ``sqlite:///path/file.db`` (always opened
+    read-only); ``jdbc:postgresql:``/``jdbc:mysql:``/``jdbc:mariadb:``/``jdbc:sqlite:`` URLs are accepted.
+    """
+
+    url: str
     username: Any = None  # literal or secret reference ({"secret": "NAME"} / "{{secret:NAME}}")
     password: Any = None  # always a secret reference in stored environments
-    default_schema: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)  # driver extras (statement timeout, sslmode...)
+    default_schema: str | None = None  # PostgreSQL search_path / MariaDB database for unqualified names
+    statement_timeout_ms: int = Field(default=10_000, ge=1, le=600_000)  # per query, enforced by the server
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    pool_size: int = Field(default=4, ge=1, le=64)  # connections kept per environment and alias
+    max_rows: int = Field(default=100, ge=1, le=10_000)  # rows kept in dbResult (a step may ask for fewer)
+    options: dict[str, Any] = Field(
+        default_factory=dict
+    )  # driver connect args (sslmode, ssl_ca...), templated
+
+
+class SchemaRegistryAuth(DomainModel):
+    """Basic credentials of a schema registry (both usually secret references)."""
+
+    username: Any
+    password: Any
 
 
 class KafkaProfile(DomainModel):
-    """A Kafka cluster (seed 4.7 KafkaClusterProfile), resolved by alias."""
+    """A Kafka cluster (seed 4.7 KafkaClusterProfile), resolved by alias.
+
+    ``security`` holds librdkafka settings such as ``security.protocol``, ``sasl.mechanism``,
+    ``sasl.username``, ``sasl.password`` and ``ssl.ca.location``; every value is templated, so secrets
+    are references. ``options`` are further librdkafka settings applied to producers and readers.
+    """
 
     bootstrap_servers: str
-    security: dict[str, Any] = Field(default_factory=dict)  # librdkafka security.* / sasl.* (secret refs)
-    schema_registry_url: str | None = None
+    security: dict[str, Any] = Field(
+        default_factory=dict
+    )  # librdkafka security.* / sasl.* / ssl.* (secret refs)
+    schema_registry_url: str | None = None  # Confluent-compatible registry for Avro / JSON Schema values
+    schema_registry_auth: SchemaRegistryAuth | None = None
+    client_id: str = "orchestra"
+    request_timeout_ms: int = Field(default=10_000, ge=100, le=300_000)  # metadata / offsets look-ups
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 class QueueProfile(DomainModel):
-    """A message broker (seed 4.7 QueueBrokerProfile), resolved by alias; kind: rabbitmq | redis."""
+    """A message broker (seed 4.7 QueueBrokerProfile), resolved by alias; kind: rabbitmq | redis.
 
-    kind: str
+    ``endpoint``: ``amqp://host:5672/vhost`` (``amqps://`` for TLS) or ``redis://host:6379/0``
+    (``rediss://`` for TLS), without credentials; ``username``/``password`` are templated (secret refs).
+    """
+
+    kind: Literal["rabbitmq", "redis"]
     endpoint: str  # amqp://host:5672/vhost, redis://host:6379/0 (no credentials in the URL)
     username: Any = None
     password: Any = None
+    connect_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    tap_max_length: int = Field(default=10_000, ge=1, le=1_000_000)  # RabbitMQ tap queue bound (drop-head)
+    tls: TlsOptions = Field(default_factory=TlsOptions)
     options: dict[str, Any] = Field(default_factory=dict)
 
 
 PROFILE_KINDS: dict[str, type[DomainModel]] = {"db": DbProfile, "kafka": KafkaProfile, "queue": QueueProfile}
+
+
+def _profile(model: type[DomainModel], kind: str, alias: str, value: Any) -> DomainModel:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(
+            f"{kind} profile {alias!r}: {where or 'profile'}: {first['msg']}",
+            field=f"{kind}.{alias}" + (f".{where}" if where else ""),
+        ) from None
 
 
 class ExecutionEnvironment:
@@ -154,7 +201,7 @@ class ExecutionEnvironment:
                     f"unknown connection profile kind {kind!r} (known: {', '.join(sorted(PROFILE_KINDS))})"
                 )
             self.profiles[kind] = {
-                alias: value if isinstance(value, model) else model.model_validate(value)
+                alias: value if isinstance(value, model) else _profile(model, kind, alias, value)
                 for alias, value in by_alias.items()
             }
         self.resources: dict[str, Any] = {}
@@ -316,6 +363,15 @@ class ProtocolPlugin:
             f"{self.id}:config",
             lambda: self.config_schema.model_validate(environment.plugin_config.get(self.id, {})),
         )
+
+    def prepare(self, step: ScenarioStepSpec, run: StepRunContext) -> bool:
+        """Optional hook: open ``step``'s observation window before the run's steps start.
+
+        The engine calls it for every ASSERTION step before the first step (see ``plugins/windows.py``)
+        and ``close_windows(run)`` after the run. Returns True when a window was opened; raises an
+        OrchestraError when it cannot be (the run then fails before any step, naming the step).
+        """
+        return False
 
     def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
         return self.step_executor.execute(step, run)

@@ -122,6 +122,7 @@ def import_process(
             "capped": plan.capped,
             "pathCount": str(plan.path_count),
             "warnings": plan.warnings,
+            "uncoveredFlows": [u.to_json_dict() for u in plan.uncovered_flows],
         },
         created_by=principal.user_id,
     )
@@ -141,6 +142,7 @@ def import_process(
                 "nodes": generated.nodes,
                 "flows": generated.flows,
                 "decisions": generated.decisions,
+                **({"note": generated.note} if generated.note else {}),
             },
         )
         session.add(scenario)

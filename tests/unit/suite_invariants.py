@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from orchestra_app.domain.graph import ControlFlowGraph
-from orchestra_app.generation.model import SuitePlan
+from orchestra_app.generation.model import SuitePlan, UncoveredReason
+
+# Reasons for flows a token can reach (the others say why none can).
+_REACHABLE_REASONS = {UncoveredReason.CAPPED, UncoveredReason.LOOP_LIMIT, UncoveredReason.NO_TOKEN_PATH}
 
 
 def suite_problems(graph: ControlFlowGraph, suite: SuitePlan) -> list[str]:
@@ -70,6 +73,12 @@ def suite_problems(graph: ControlFlowGraph, suite: SuitePlan) -> list[str]:
         problems.append(f"coverage: covered <= reachable <= total fails: {cov}")
     if cov.decisions_covered > cov.decisions_total:
         problems.append(f"coverage: more decisions covered than exist: {cov}")
-    if set(suite.uncovered_flows) != set(flows) - covered:
+    if {u.flow for u in suite.uncovered_flows} != set(flows) - covered:
         problems.append("coverage: uncovered_flows disagrees with the scenarios' flows")
+    if len(suite.uncovered_flows) != len({u.flow for u in suite.uncovered_flows}):
+        problems.append("coverage: a flow is listed twice in uncovered_flows")
+    if cov.flows_reachable - cov.flows_covered != sum(
+        1 for u in suite.uncovered_flows if u.reason in _REACHABLE_REASONS
+    ):
+        problems.append("coverage: reachable-but-uncovered flows do not match their reason codes")
     return problems
