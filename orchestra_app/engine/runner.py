@@ -43,6 +43,7 @@ from orchestra_app.engine.events import (
 )
 from orchestra_app.plugins.base import ExecutionEnvironment, StepRunContext
 from orchestra_app.plugins.registry import PluginError, PluginRegistry, default_registry
+from orchestra_app.plugins.windows import close_windows
 
 log = logging.getLogger(__name__)
 
@@ -407,54 +408,58 @@ def run_steps(
         for s in plan
         if s.order_index not in done and not (mode == RunMode.FROM_STEP and s.order_index < start_index)
     ]
-    problem = _prepare(to_run, StepRunContext(environment, context, cancelled=cancel), registry)
-    if problem is not None:
-        stop, reason = RunStatus.FAILED, problem
-    for step in plan:
-        index = step.order_index
-        if index in done:
-            restore(context, [done[index]])
-            results[index] = done[index]
-            continue
-        if stop is None and mode == RunMode.FROM_STEP and index < start_index:
-            reused = previous[index].model_copy(deep=True)
-            record(context, reused)
-            results[index] = reused
-            emitter(
-                StepFinished,
-                **_step_fields(step),
-                **_result_fields(reused),
-                reused_from_run_id=str(previous_run_id) if previous_run_id else None,
-                result=reused,
+    run_context = StepRunContext(environment, context, cancelled=cancel)
+    try:
+        problem = _prepare(to_run, run_context, registry)
+        if problem is not None:
+            stop, reason = RunStatus.FAILED, problem
+        for step in plan:
+            index = step.order_index
+            if index in done:
+                restore(context, [done[index]])
+                results[index] = done[index]
+                continue
+            if stop is None and mode == RunMode.FROM_STEP and index < start_index:
+                reused = previous[index].model_copy(deep=True)
+                record(context, reused)
+                results[index] = reused
+                emitter(
+                    StepFinished,
+                    **_step_fields(step),
+                    **_result_fields(reused),
+                    reused_from_run_id=str(previous_run_id) if previous_run_id else None,
+                    result=reused,
+                )
+                continue
+            if stop is None and cancel():
+                stop, reason = RunStatus.CANCELLED, "cancelled"
+            if stop is None and deadline is not None and time.monotonic() >= deadline:
+                stop, reason = RunStatus.FAILED, f"run timeout ({run_timeout_s:g} s) reached"
+            if stop is not None:
+                result = skipped(step)
+                results[index] = result
+                emitter(StepFinished, **_step_fields(step), **_result_fields(result), result=result)
+                continue
+            emitter(StepStarted, **_step_fields(step))
+            timeout = step_timeout_for(step, step_timeout_s)
+            timeout_code = "STEP_TIMEOUT"
+            if deadline is not None:
+                left = max(deadline - time.monotonic(), 0.0)
+                if timeout is None or left < timeout:
+                    timeout, timeout_code = left, "RUN_TIMEOUT"
+            step_deadline = time.monotonic() + timeout if timeout is not None else None
+            run = StepRunContext(
+                environment, context, cancelled=_until(cancel, step_deadline), deadline=step_deadline
             )
-            continue
-        if stop is None and cancel():
-            stop, reason = RunStatus.CANCELLED, "cancelled"
-        if stop is None and deadline is not None and time.monotonic() >= deadline:
-            stop, reason = RunStatus.FAILED, f"run timeout ({run_timeout_s:g} s) reached"
-        if stop is not None:
-            result = skipped(step)
+            result = _run_step(step, run, registry, timeout, timeout_code)
             results[index] = result
             emitter(StepFinished, **_step_fields(step), **_result_fields(result), result=result)
-            continue
-        emitter(StepStarted, **_step_fields(step))
-        timeout = step_timeout_for(step, step_timeout_s)
-        timeout_code = "STEP_TIMEOUT"
-        if deadline is not None:
-            left = max(deadline - time.monotonic(), 0.0)
-            if timeout is None or left < timeout:
-                timeout, timeout_code = left, "RUN_TIMEOUT"
-        step_deadline = time.monotonic() + timeout if timeout is not None else None
-        run = StepRunContext(
-            environment, context, cancelled=_until(cancel, step_deadline), deadline=step_deadline
-        )
-        result = _run_step(step, run, registry, timeout, timeout_code)
-        results[index] = result
-        emitter(StepFinished, **_step_fields(step), **_result_fields(result), result=result)
-        if result.status == StepStatus.FAILED and mode == RunMode.STOP_ON_FIRST_FAILURE:
-            stop, reason = RunStatus.FAILED, f"stopped after step {step.alias!r} failed"
-        if timeout_code == "RUN_TIMEOUT" and any(v.code == "RUN_TIMEOUT" for v in result.violations):
-            stop, reason = RunStatus.FAILED, f"run timeout ({run_timeout_s:g} s) reached"
+            if result.status == StepStatus.FAILED and mode == RunMode.STOP_ON_FIRST_FAILURE:
+                stop, reason = RunStatus.FAILED, f"stopped after step {step.alias!r} failed"
+            if timeout_code == "RUN_TIMEOUT" and any(v.code == "RUN_TIMEOUT" for v in result.violations):
+                stop, reason = RunStatus.FAILED, f"run timeout ({run_timeout_s:g} s) reached"
+    finally:
+        close_windows(run_context)  # tap queues deleted, broker connections closed, whatever happened
     counts = dict(Counter(str(r.status) for r in results.values()))
     if stop == RunStatus.CANCELLED:
         status = RunStatus.CANCELLED

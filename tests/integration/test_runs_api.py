@@ -28,9 +28,9 @@ def loopback() -> Iterator[LoopbackServer]:
 
 @pytest.fixture
 def client(migrated_pg_engine, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    start_in_process_worker(threads=4)
     with app_database(migrated_pg_engine.url.render_as_string(hide_password=False), str(tmp_path)):
         bootstrap.wire()
+        start_in_process_worker(threads=4)
         with TestClient(create_api()) as c:
             yield c
 

@@ -15,7 +15,13 @@ from sqlmodel import Session, select
 from executor import bootstrap
 from executor.broker import is_in_process, start_in_process_worker
 from orchestra_app.db.engine import get_engine
-from orchestra_app.db.tables import ScenarioSuite, TestRun, TestStepResult
+from orchestra_app.db.tables import (
+    DbConnectionProfile,
+    Environment,
+    ScenarioSuite,
+    TestRun,
+    TestStepResult,
+)
 from orchestra_app.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from orchestra_app.domain.runs import RunMode, RunStatus
 from orchestra_app.domain.tenancy import Role
@@ -46,7 +52,6 @@ def loopback() -> Iterator[LoopbackServer]:
 @pytest.fixture(scope="module")
 def worker() -> None:
     assert is_in_process(), "these tests drive the stub broker; REDIS_URL must not be set for pytest"
-    start_in_process_worker(threads=4)
 
 
 @pytest.fixture(params=["postgresql", "sqlite"])
@@ -59,6 +64,7 @@ def db(request: pytest.FixtureRequest, tmp_path: Path, worker: None) -> Iterator
         url = str(engine.url)
     with app_database(url, str(tmp_path)):
         bootstrap.wire()
+        start_in_process_worker(threads=4)  # once per process; its monitor boots on this database
         yield get_engine()
 
 
@@ -465,3 +471,58 @@ def test_bound_steps_are_checked_against_the_pinned_spec(db: Engine, loopback: L
     assert detail.steps[0].status == "PASSED"
     assert detail.steps[1].status == "FAILED"
     assert {v.type for v in detail.steps[1].violations} == {"CONTRACT_VIOLATION"}
+
+
+@pytest.mark.parametrize("db", ["postgresql"], indirect=True)
+def test_a_db_assertion_sees_the_previous_step_already_stored(
+    db: Engine, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DB ASSERTION step through the environment's pinned connection profile (credentials by
+    secret reference) reads this very run's results: each step is stored when it finishes."""
+    url = db.url
+    monkeypatch.setenv("ORCHESTRA_SECRET_RUNS_DB_USER", str(url.username))
+    monkeypatch.setenv("ORCHESTRA_SECRET_RUNS_DB_PASSWORD", str(url.password))
+    seeded = seed_suite(
+        db,
+        base_url=loopback.base_url,
+        scenarios={
+            "side-effect": [
+                get_step("first", "db-1"),
+                {
+                    "alias": "stored",
+                    "kind": "ASSERTION",
+                    "channelType": "DB",
+                    "meta": {
+                        "dataSource": "runs-db",
+                        "sql": "SELECT count(*) AS n FROM test_step_result "
+                        "WHERE run_id = CAST({{run.id}} AS uuid)",
+                        "timeoutMs": 0,
+                    },
+                    "expectations": {"businessRules": [{"path": "$.rows[0].n", "equals": 1}]},
+                },
+            ]
+        },
+    )
+    with Session(db) as session:
+        profile = DbConnectionProfile(
+            tenant_id=seeded.principal.tenant_id,
+            alias="runs-db",
+            jdbc_url=f"postgresql://{url.host}:{url.port}/{url.database}",
+            username_ref="RUNS_DB_USER",
+            password_ref="RUNS_DB_PASSWORD",
+        )
+        session.add(profile)
+        env = session.get(Environment, seeded.environment_id)
+        assert env is not None
+        env.db_profiles = {"runs-db": str(profile.id)}
+        session.add(env)
+        session.commit()
+    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run = wait_ended(run_id, db)
+    detail = svc.run(run_service.get_run, seeded.principal, run_id=run_id)
+    assert run.status == RunStatus.PASSED, detail.steps[1].violations
+    assert detail.steps[1].db_result["rows"] == [{"n": 1}]
+    assert run.pinned["environment"]["profiles"]["db"]["runs-db"]["password"] == {
+        "secret": "RUNS_DB_PASSWORD"
+    }
+    assert str(url.password) not in str(run.pinned)  # the snapshot keeps references, never the value
