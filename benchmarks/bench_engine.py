@@ -264,27 +264,38 @@ def step_rate(stack: Stack, ids: list[uuid.UUID]) -> tuple[float, int]:
 
 
 class LatencyProbe:
-    """A Redis Streams subscriber on the tenant's stream: step end -> received."""
+    """A Redis Streams subscriber on the runs' own streams: step end -> received."""
 
-    def __init__(self, redis_url: str, tenant_id: uuid.UUID) -> None:
+    def __init__(self, redis_url: str) -> None:
         self.client = redis.Redis.from_url(redis_url)
-        self.key = f"orchestra:tenant:{tenant_id}:events"
+        self.cursors: dict[str, bytes] = {}
         self.samples: list[float] = []
+        self.since = time.time()
         self.stop = False
-        self.last = self.client.xrevrange(self.key, count=1)
-        self.cursor = self.last[0][0] if self.last else b"0"
+        self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.loop, daemon=True)
         self.thread.start()
 
+    def follow(self, run_ids: list[uuid.UUID]) -> None:
+        with self.lock:
+            for run_id in run_ids:
+                self.cursors.setdefault(f"orchestra:run:{run_id}:events", b"0")
+
     def loop(self) -> None:
         while not self.stop:
-            resp = self.client.xread({self.key: self.cursor}, count=1000, block=200)
+            with self.lock:
+                cursors = dict(self.cursors)
+            if not cursors:
+                time.sleep(0.01)
+                continue
+            resp = self.client.xread(cursors, count=1000, block=200)
             now = time.time()
-            for _, entries in resp or []:
+            for key, entries in resp or []:
                 for entry_id, fields in entries:
-                    self.cursor = entry_id
+                    with self.lock:
+                        self.cursors[key.decode()] = entry_id
                     event = json.loads(fields[b"e"])
-                    if event["type"] == "StepFinished":
+                    if event["type"] == "StepFinished" and event["at"] >= self.since:
                         self.samples.append((now - event["at"]) * 1000)
 
     def close(self) -> list[float]:
@@ -305,10 +316,11 @@ def measure_config(
         warm = launch(stack, principal, "warm")
         wait_runs(stack, warm)
         for _ in range(repeat):
-            probe = LatencyProbe(stack.redis_url, principal.tenant_id)
+            probe = LatencyProbe(stack.redis_url)
             meter = CpuMeter(stack, proc.pid)
             meter.start()
             ids = launch(stack, principal, "bench")
+            probe.follow(ids)
             wait_runs(stack, ids)
             used = meter.stop()
             time.sleep(0.3)

@@ -3,7 +3,7 @@
 Streams (Redis, or an in-memory equivalent in the embedded default):
 
     orchestra:run:<run id>:events        every event of one run (MAXLEN-trimmed, expiring)
-    orchestra:tenant:<tenant id>:events  every event of a tenant's runs (dashboards)
+    orchestra:tenant:<tenant id>:events  the run-level events of a tenant's runs (dashboards)
 
 Each entry holds one field ``e``: the event's JSON (``RunEvent.to_dict``). Publishing is best
 effort: the database is the record, so a Redis outage only delays what followers see.
@@ -37,7 +37,14 @@ from orchestra_app.db.types import utcnow
 from orchestra_app.domain.errors import NotFound
 from orchestra_app.domain.runs import TERMINAL_STATUSES, RunStatus
 from orchestra_app.domain.tenancy import Principal, Role
-from orchestra_app.engine.events import RunCancelled, RunEvent, RunFinished, RunState, StepFinished
+from orchestra_app.engine.events import (
+    RunCancelled,
+    RunEvent,
+    RunFinished,
+    RunState,
+    StepFinished,
+    StepStarted,
+)
 from orchestra_app.services.guards import require
 from orchestra_app.settings import get_settings
 
@@ -70,8 +77,11 @@ class EventBus(Protocol):
 
 
 def _keys(event: RunEvent) -> list[str]:
+    """Every event goes to its run's stream; the tenant's stream carries the run-level ones (queued,
+    started, re-queued, finished): a dashboard of many runs needs those, a run's view follows the
+    run's own stream for its steps."""
     keys = [run_stream(event.run_id)]
-    if event.tenant_id is not None:
+    if event.tenant_id is not None and not isinstance(event, StepStarted | StepFinished):
         keys.append(tenant_stream(event.tenant_id))
     return keys
 
@@ -110,6 +120,7 @@ class RedisEventBus:
         self._cond = threading.Condition()
         self._sending = False
         self._thread: threading.Thread | None = None
+        self._expired: dict[str, float] = {}  # stream key -> when its TTL was last set
         self.dropped = 0
         self.published = 0
 
@@ -150,8 +161,14 @@ class RedisEventBus:
                 for key in keys:
                     maxlen = self.maxlen if key.startswith("orchestra:run:") else self.tenant_maxlen
                     pipe.xadd(key, {"e": data}, maxlen=maxlen, approximate=True)
+            now = time.monotonic()
             for key in {key for _, keys, _ in batch for key in keys}:
-                pipe.expire(key, self.ttl_s)
+                # EXPIRE once a minute per stream, not with every event: the TTL is a day
+                if now - self._expired.get(key, -1e9) > 60:
+                    pipe.expire(key, self.ttl_s)
+                    self._expired[key] = now
+            if len(self._expired) > 10_000:
+                self._expired = {k: t for k, t in self._expired.items() if now - t <= 60}
             try:
                 pipe.execute()
             except self._redis.RedisError as exc:
@@ -488,8 +505,9 @@ def follow_tenant_batches(
     block_ms: int = 1000,
     stop: Callable[[], bool] | None = None,
 ) -> Iterator[list[RunEvent]]:
-    """Batches of every event of the caller's tenant: first a RunState per active (or just finished)
-    run, then live events, each once (per-run ``seq`` dedup). After a Redis outage the follower
+    """Batches of the caller's tenant's run-level events: first a RunState per active (or just
+    finished) run, then RunQueued/RunStarted/RunRequeued/RunFinished live, each once (per-run ``seq``
+    dedup). After a Redis outage the follower
     re-reads the database and starts again with fresh RunStates, so a dashboard never shows stale
     statuses; step-level detail of one run is ``follow_run``'s job."""
     require(principal, Role.VIEWER, Role.TEST_RUNNER, Role.TEST_DESIGNER)

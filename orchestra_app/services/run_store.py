@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
@@ -219,36 +220,33 @@ def _json_safe(value: Any) -> Any:
 # PostgreSQL: the step's row and the run's seq/heartbeat in ONE statement, sent on a connection
 # in autocommit mode (one statement is atomic on its own): one round trip per step. The INSERT
 # only happens if the UPDATE found the run still held by this worker; the count says which.
-_PG_STEP = sa.text(
-    """
+_PG_STEP = """
     WITH owned AS (
-        UPDATE test_run SET event_seq = CAST(:seq AS integer), heartbeat_at = now()
-        WHERE id = CAST(:run_id AS uuid) AND status = 'IN_PROGRESS'
-          AND worker_id = CAST(:worker_id AS varchar) AND attempt = CAST(:attempt AS integer)
+        UPDATE test_run SET event_seq = CAST(%(seq)s AS integer), heartbeat_at = now()
+        WHERE id = CAST(%(run_id)s AS uuid) AND status = 'IN_PROGRESS'
+          AND worker_id = CAST(%(worker_id)s AS varchar) AND attempt = CAST(%(attempt)s AS integer)
         RETURNING id
     ), inserted AS (
         INSERT INTO test_step_result (id, tenant_id, run_id, step_id, step_alias, order_index,
             status, duration_ms, actual_status_code, payload, violations, created_at, attempt, seq,
             reused_from_run_id)
-        SELECT CAST(:id AS uuid), CAST(:tenant_id AS uuid), owned.id, CAST(:step_id AS uuid),
-            CAST(:step_alias AS varchar), CAST(:order_index AS integer), CAST(:status AS varchar),
-            CAST(:duration_ms AS bigint), CAST(:actual_status_code AS integer), CAST(:payload AS jsonb),
-            CAST(:violations AS jsonb), now(), CAST(:attempt AS integer), CAST(:seq AS integer),
-            CAST(:reused_from_run_id AS uuid)
+        SELECT CAST(%(id)s AS uuid), CAST(%(tenant_id)s AS uuid), owned.id,
+            CAST(%(step_id)s AS uuid), CAST(%(step_alias)s AS varchar),
+            CAST(%(order_index)s AS integer), CAST(%(status)s AS varchar),
+            CAST(%(duration_ms)s AS bigint), CAST(%(actual_status_code)s AS integer),
+            CAST(%(payload)s AS jsonb), CAST(%(violations)s AS jsonb), now(),
+            CAST(%(attempt)s AS integer), CAST(%(seq)s AS integer), CAST(%(reused_from_run_id)s AS uuid)
         FROM owned
         ON CONFLICT (run_id, order_index) DO NOTHING
         RETURNING 1
     )
     SELECT count(*) FROM owned
     """
-)
-_PG_TOUCH = sa.text(
+_PG_TOUCH = """
+    UPDATE test_run SET event_seq = CAST(%(seq)s AS integer), heartbeat_at = now()
+    WHERE id = CAST(%(run_id)s AS uuid) AND status = 'IN_PROGRESS'
+      AND worker_id = CAST(%(worker_id)s AS varchar) AND attempt = CAST(%(attempt)s AS integer)
     """
-    UPDATE test_run SET event_seq = CAST(:seq AS integer), heartbeat_at = now()
-    WHERE id = CAST(:run_id AS uuid) AND status = 'IN_PROGRESS'
-      AND worker_id = CAST(:worker_id AS varchar) AND attempt = CAST(:attempt AS integer)
-    """
-)
 
 
 class RunWriter:
@@ -288,19 +286,26 @@ class RunWriter:
     def _lost(self) -> RunLost:
         return RunLost(f"run {self.claimed.run_id} is no longer held by {self.claimed.worker_id}")
 
-    def _autocommit(self, statement: Any, params: dict[str, Any], *, expect_rows: bool = False) -> int:
-        """Runs one statement on the run's own autocommit connection (reconnecting once)."""
+    def _autocommit(self, sql: str, params: dict[str, Any], *, expect_rows: bool = False) -> int:
+        """Runs one statement on the run's own autocommit connection, straight through psycopg (no
+        statement building per step; psycopg prepares it server-side after a few runs); reconnects
+        once when the connection was lost."""
         for retry in (False, True):
             if self._conn is None:
                 self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            raw: Any = self._conn.connection.dbapi_connection
             try:
-                result = self._conn.execute(statement, params)
-                if expect_rows:
-                    return int(result.rowcount)
-                return int(result.scalar_one())
-            except sa.exc.DBAPIError as exc:
+                with raw.cursor() as cursor:
+                    cursor.execute(sql, params)
+                    if expect_rows:
+                        return int(cursor.rowcount)
+                    row = cursor.fetchone()
+                    return int(row[0]) if row else 0
+            except psycopg.OperationalError:
+                broken = raw.closed or raw.broken
+                self._conn.invalidate()
                 self.close()
-                if retry or not exc.connection_invalidated:
+                if retry or not broken:
                     raise
         raise AssertionError("unreachable")
 

@@ -411,12 +411,8 @@ def test_tenant_follower_sees_each_run_change_once(db: Engine, loopback: Loopbac
         mine = [e for e in seen if e.run_id == r.id]
         seqs = [e.seq for e in mine]
         assert seqs == sorted(set(seqs)), seqs  # in order, none twice
-        assert [type(e).__name__ for e in mine if e.persisted] == [
-            "RunQueued",
-            "RunStarted",
-            "StepFinished",
-            "RunFinished",
-        ]
+        # the tenant's stream carries run-level events; steps are on each run's own stream
+        assert [type(e).__name__ for e in mine] == ["RunQueued", "RunStarted", "RunFinished"]
     with pytest.raises(PermissionDenied):
         next(follow_tenant_batches(principal=viewer(seeded.principal)))
 
