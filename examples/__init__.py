@@ -1,0 +1,1 @@
+"""Example systems that ship with Orchestra (not part of the installed package)."""

@@ -1,0 +1,1 @@
+"""Orchestra's demo system under test: order, payment and inventory services (see README.md here)."""
