@@ -41,6 +41,9 @@ class PinnedEnvironment(DomainModel):
     profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)  # kind -> alias -> profile JSON
     variables: dict[str, Any] = Field(default_factory=dict)  # {{env.*}}
     plugin_config: dict[str, Any] = Field(default_factory=dict)
+    # secret name -> the environment variable holding it in the worker (an environment file's
+    # `secrets:`); names not listed are read from ORCHESTRA_SECRET_<NAME>
+    secret_env: dict[str, str] = Field(default_factory=dict)
 
 
 class RunSnapshot(DomainModel):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -30,7 +31,12 @@ from orchestra_app.db.engine import get_engine
 from orchestra_app.db.tables import ProtocolSpec, TestRun, TestStepResult
 from orchestra_app.db.types import utcnow
 from orchestra_app.domain.runs import RunMode, RunSnapshot, RunStatus
-from orchestra_app.domain.secrets import EnvSecretResolver
+from orchestra_app.domain.secrets import (
+    ChainSecretResolver,
+    EnvSecretResolver,
+    SecretNotFound,
+    SecretResolver,
+)
 from orchestra_app.domain.spec import SpecSummary
 from orchestra_app.domain.steps import StepResultData, StepStatus, Violation
 from orchestra_app.engine.events import (
@@ -664,6 +670,21 @@ def _spec_summary(spec_id: UUID, engine: Engine) -> SpecSummary | None:
     return summary
 
 
+class _MappedEnvSecrets:
+    """Secrets named in the pinned environment, read from the environment variable it maps them to."""
+
+    def __init__(self, mapping: Mapping[str, str]) -> None:
+        self.mapping = dict(mapping)
+
+    def resolve(self, name: str) -> str:
+        var = self.mapping.get(name)
+        value = os.environ.get(var) if var else None
+        if value is None:
+            where = f"environment variable {var}" if var else "the environment's secrets"
+            raise SecretNotFound(f"secret {name!r} is not set ({where})")
+        return value
+
+
 def build_environment(snapshot: RunSnapshot, *, engine: Engine | None = None) -> ExecutionEnvironment:
     """The ExecutionEnvironment of a pinned run: services, connection profiles, specs, secrets (env
     vars ``ORCHESTRA_SECRET_<NAME>``). Raises ConfigurationError/ValidationError on a broken one."""
@@ -674,12 +695,15 @@ def build_environment(snapshot: RunSnapshot, *, engine: Engine | None = None) ->
         if summary is not None:
             specs[service] = summary
     env = snapshot.environment
+    secrets: SecretResolver = EnvSecretResolver()
+    if env.secret_env:
+        secrets = ChainSecretResolver([_MappedEnvSecrets(env.secret_env), secrets])
     return ExecutionEnvironment(
         name=env.name,
         services=env.services,
         specs=specs,
         variables=env.variables,
-        secrets=EnvSecretResolver(),
+        secrets=secrets,
         plugin_config=env.plugin_config,
         profiles=env.profiles,
     )

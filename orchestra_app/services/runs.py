@@ -229,7 +229,9 @@ def summary_of(run: TestRun, counts: Mapping[str, int] | None = None) -> TestRun
         data_set_id=run.data_set_id,
         data_set_name=pinned.get("dataSetName"),
         environment_id=run.environment_id,
-        environment_name=env.get("name") if run.environment_id else None,
+        environment_name=env.get("name")
+        if run.environment_id or env.get("name", "default") != "default"
+        else None,
         mode=run.mode,
         start_step_index=run.start_step_index,
         from_run_id=run.from_run_id,
@@ -660,9 +662,17 @@ def _check_mode(
 
 
 def create_runs(
-    *, session: Session, principal: Principal, request: RunRequest | Mapping[str, Any]
+    *,
+    session: Session,
+    principal: Principal,
+    request: RunRequest | Mapping[str, Any],
+    environment: PinnedEnvironment | None = None,
 ) -> CreateRunsResult:
-    """Validates, pins, stores and (after COMMIT) enqueues one run per selected scenario."""
+    """Validates, pins, stores and (after COMMIT) enqueues one run per selected scenario.
+
+    ``environment`` (Python callers only, e.g. ``orchestra run`` with an environment file) pins that
+    environment as given instead of a stored one; the request must then name none.
+    """
     require(principal, Role.TEST_RUNNER)
     req = parse_run_request(request)
     require_dispatcher()
@@ -699,8 +709,15 @@ def create_runs(
             session.exec(select(TestStepResult.order_index).where(TestStepResult.run_id == from_run.id)).all()
         )
     _check_mode(req, scenarios, steps, from_run, previous_indexes)
-    env = _environment(session, principal, req)
-    pinned_env = _pin_environment(session, env)
+    if environment is not None:
+        if req.environment_id is not None or req.environment_name is not None:
+            raise ValidationFailed(
+                "an environment is supplied; the request may not name a stored one", field="environmentId"
+            )
+        env, pinned_env = None, environment
+    else:
+        env = _environment(session, principal, req)
+        pinned_env = _pin_environment(session, env)
     data_sets = _data_sets(session, principal, req, scenarios)
 
     settings = lock_admission(session, principal.tenant_id)

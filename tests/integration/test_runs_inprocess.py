@@ -23,7 +23,7 @@ from orchestra_app.db.tables import (
     TestStepResult,
 )
 from orchestra_app.domain.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
-from orchestra_app.domain.runs import RunMode, RunStatus
+from orchestra_app.domain.runs import PinnedEnvironment, RunMode, RunStatus
 from orchestra_app.domain.tenancy import Role
 from orchestra_app.engine.events import RunEvent, RunFinished, RunState, StepFinished
 from orchestra_app.services import runs as run_service
@@ -37,7 +37,7 @@ from orchestra_app.services.run_events import (
     set_event_bus,
 )
 from tests.conftest import FIXTURES
-from tests.fixtures.http.server import LoopbackServer, serve
+from tests.fixtures.http.server import TOKEN, LoopbackServer, serve
 from tests.fixtures.runs import add_data_set, app_database, get_step, seed_suite, viewer, wait_for
 
 pytestmark = pytest.mark.integration
@@ -522,3 +522,53 @@ def test_a_db_assertion_sees_the_previous_step_already_stored(
         "secret": "RUNS_DB_PASSWORD"
     }
     assert str(url.password) not in str(run.pinned)  # the snapshot keeps references, never the value
+
+
+def test_a_supplied_environment_is_pinned_with_its_secret_mapping(
+    db: Engine, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What `orchestra run` with an environment file does: no stored environment, secrets read from
+    the environment variables the file names."""
+    monkeypatch.setenv("E1_BEARER_FOR_TEST", TOKEN)
+    seeded = seed_suite(
+        db,
+        base_url="http://127.0.0.1:9",  # the stored environment points nowhere useful
+        scenarios={
+            "auth": [
+                {
+                    "alias": "secure",
+                    "inputTemplate": {
+                        "method": "GET",
+                        "path": "/secure/bearer",
+                        "headers": {
+                            "Authorization": "Bearer {{secret:API_TOKEN}}",
+                            "X-Region": "{{env.region}}",
+                        },
+                    },
+                    "expectations": {"expectedStatusCode": 200},
+                }
+            ]
+        },
+    )
+    supplied = PinnedEnvironment(
+        name="from-file",
+        services={"shop": {"baseUrl": loopback.base_url}},
+        variables={"region": "eu"},
+        secret_env={"API_TOKEN": "E1_BEARER_FOR_TEST"},
+    )
+    result = svc.run(
+        run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}, environment=supplied
+    )
+    run = result.runs[0]
+    assert run.environment_id is None and run.environment_name == "from-file"
+    assert wait_ended(run.id, db).status == RunStatus.PASSED
+    detail = svc.run(run_service.get_run, seeded.principal, run_id=run.id)
+    assert detail.steps[0].request["headers"]["authorization"] == "***"  # the secret never stored
+    with pytest.raises(ValidationFailed) as info:
+        svc.run(
+            run_service.create_runs,
+            seeded.principal,
+            request={"suiteKey": "shop", "environmentName": "loopback"},
+            environment=supplied,
+        )
+    assert info.value.field == "environmentId"
