@@ -1,8 +1,8 @@
 """Runs page: the tenant's runs with live statuses, step counts and a Cancel action.
 
 The list follows the tenant's event stream (started from on_load, so Reflex cancels it when the
-tab closes or navigates away) and reloads at most twice a second; the step-by-step run view is
-the UI issue's.
+tab closes or navigates away), reloads at most twice a second, and every two seconds while runs are
+in progress; the step-by-step run view is the UI issue's.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.tenancy import Principal
 from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
-from orchestra_app.services.run_events import aiter_batches, follow_tenant_batches
+from orchestra_app.services.run_events import follow_tenant_batches
 from orchestra_app.services.runs import TestRunSummary
 from state.base import AppState
 
@@ -71,22 +71,37 @@ class RunsState(AppState):
 
     @rx.event(background=True)
     async def follow(self) -> None:
-        """Loads the list, then reloads it whenever one of the tenant's runs changes."""
+        """Loads the list, then reloads it when a run of the tenant changes state (the tenant's
+        event stream), and every two seconds while runs are in progress (their step counts)."""
         async with self:
             self._gen += 1
             gen = self._gen
         principal = await asyncio.to_thread(svc.current_principal)
         stopped = False
         batches = follow_tenant_batches(principal=principal, block_ms=1000, stop=lambda: stopped)
+        done = object()
+        pending: asyncio.Future[Any] | None = None
         last = 0.0
         try:
-            await self._reload(principal, gen)
-            async for _batch in aiter_batches(batches):
+            active = await self._reload(principal, gen)
+            if active is None:
+                return
+            while True:
+                if pending is None:
+                    pending = asyncio.ensure_future(asyncio.to_thread(next, batches, done))
+                finished, _ = await asyncio.wait({pending}, timeout=2.0)
+                if finished:
+                    if pending.result() is done:
+                        return
+                    pending = None
+                elif not active:
+                    continue
                 wait = 0.5 - (time.monotonic() - last)
                 if wait > 0:
                     await asyncio.sleep(wait)  # at most two list reloads a second
                 last = time.monotonic()
-                if not await self._reload(principal, gen):
+                active = await self._reload(principal, gen)
+                if active is None:
                     return
         except OrchestraError as exc:
             async with self:
@@ -94,14 +109,15 @@ class RunsState(AppState):
         finally:
             stopped = True
 
-    async def _reload(self, principal: Principal, gen: int) -> bool:
+    async def _reload(self, principal: Principal, gen: int) -> bool | None:
+        """Reloads the rows; whether a run is still active, or None when a newer follower owns the page."""
         rows = await asyncio.to_thread(_load_rows, principal)
         async with self:
             if self._gen != gen:
-                return False  # a newer follower owns the page
+                return None
             self.runs = rows
             self.runs_error = ""
-        return True
+        return any(r["active"] for r in rows)
 
     @rx.event
     async def cancel(self, run_id: str) -> None:
