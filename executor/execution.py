@@ -60,7 +60,7 @@ def execute(
         try:
             environment = run_store.build_environment(snapshot)
         except (OrchestraError, ValidationError) as exc:
-            run_store.fail_unstarted(claimed, f"environment {snapshot.environment.name!r}: {exc}")
+            run_store.fail_unstarted(claimed, f"environment {snapshot.environment.name!r}: {_reason(exc)}")
             return "FAILED"
         writer = run_store.RunWriter(claimed)
         write = writer.write
@@ -118,3 +118,12 @@ def execute(
             writer.close()
         if environment is not None:
             environment.close()
+
+
+def _reason(exc: Exception) -> str:
+    """One readable line: the error's location and message (a pydantic error's first problem)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        return f"{where}: {first['msg']}" if where else str(first["msg"])
+    return str(exc)

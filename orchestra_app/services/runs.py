@@ -51,7 +51,7 @@ from orchestra_app.domain.steps import (
 from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.engine.events import RunCancelled, RunQueued
 from orchestra_app.engine.runner import plan_steps
-from orchestra_app.plugins.base import DbProfile, KafkaProfile, QueueProfile
+from orchestra_app.plugins.base import PROFILE_KINDS, DbProfile, KafkaProfile, QueueProfile, ServiceConfig
 from orchestra_app.services import audit
 from orchestra_app.services.guards import require
 from orchestra_app.services.hooks import after_commit
@@ -446,6 +446,37 @@ def _pin_environment(session: Session, env: Environment | None) -> PinnedEnviron
     return PinnedEnvironment(id=env.id, name=env.name, services=dict(env.services or {}), profiles=profiles)
 
 
+def _check_environment(pinned: PinnedEnvironment) -> None:
+    """Refuses an environment a worker could not build, naming the service or profile at fault."""
+
+    def refuse(what: str, exc: ValidationError) -> None:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValidationFailed(
+            f"environment {pinned.name!r}: {what}: {where + ': ' if where else ''}{first['msg']}",
+            field="environmentId",
+        )
+
+    for name, config in pinned.services.items():
+        try:
+            ServiceConfig.model_validate(config)
+        except ValidationError as exc:
+            refuse(f"service {name!r}", exc)
+    for kind, by_alias in pinned.profiles.items():
+        model = PROFILE_KINDS.get(kind)
+        if model is None:
+            raise ValidationFailed(
+                f"environment {pinned.name!r}: unknown connection profile kind {kind!r} "
+                f"(known: {', '.join(sorted(PROFILE_KINDS))})",
+                field="environmentId",
+            )
+        for alias, profile in by_alias.items():
+            try:
+                model.model_validate(profile)
+            except ValidationError as exc:
+                refuse(f"{kind} profile {alias!r}", exc)
+
+
 _SCOPE_RANK = {"SCENARIO": 0, "SUITE": 1, "GLOBAL": 2}
 
 
@@ -718,6 +749,7 @@ def create_runs(
     else:
         env = _environment(session, principal, req)
         pinned_env = _pin_environment(session, env)
+    _check_environment(pinned_env)
     data_sets = _data_sets(session, principal, req, scenarios)
 
     settings = lock_admission(session, principal.tenant_id)

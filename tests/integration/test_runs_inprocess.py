@@ -572,3 +572,32 @@ def test_a_supplied_environment_is_pinned_with_its_secret_mapping(
             environment=supplied,
         )
     assert info.value.field == "environmentId"
+
+
+def test_an_environment_a_worker_could_not_build_is_refused_at_creation(
+    db: Engine, loopback: LoopbackServer
+) -> None:
+    seeded = seed_suite(db, base_url=loopback.base_url, scenarios={"a": [get_step("x")]})
+    broken = [
+        (
+            PinnedEnvironment(name="f", services={"shop": {"baseUrl": "http://x", "timeoutS": "soon"}}),
+            "service 'shop'",
+        ),
+        (PinnedEnvironment(name="f", services={"shop": {"auth": {"type": "magic"}}}), "service 'shop'"),
+        (PinnedEnvironment(name="f", profiles={"db": {"orders": {"username": "u"}}}), "db profile 'orders'"),
+        (PinnedEnvironment(name="f", profiles={"ftp": {}}), "unknown connection profile kind 'ftp'"),
+    ]
+    for env, words in broken:
+        with pytest.raises(ValidationFailed) as info:
+            svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}, environment=env)
+        assert info.value.field == "environmentId" and words in info.value.message, info.value.message
+    with Session(db) as session:
+        stored = session.get(Environment, seeded.environment_id)
+        assert stored is not None
+        stored.services = {"shop": {"baseUrl": loopback.base_url, "maxRedirects": "many"}}
+        session.add(stored)
+        session.commit()
+    with pytest.raises(ValidationFailed) as info:
+        svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
+    assert "maxRedirects" in info.value.message and info.value.field == "environmentId"
+    assert svc.run(run_service.list_runs, seeded.principal).total == 0
