@@ -222,7 +222,7 @@ ENVIRONMENTS = {"bench": "loopback", "warm": "warm-env", "slow": "slow-env"}
 
 def launch(stack: Stack, principal: Any, suite_key: str) -> list[uuid.UUID]:
     request = {"suiteKey": suite_key, "environmentName": ENVIRONMENTS[suite_key], "triggeredBy": "bench"}
-    result = svc.run(run_service.create_runs, principal, request=request)
+    result = svc.write(run_service.create_runs, principal, request=request)
     return [r.id for r in result.runs]
 
 
@@ -354,7 +354,7 @@ def cancel_latency(stack: Stack, principal: Any, tries: int) -> list[float]:
             wait_for(started, timeout=120, what="slow run to start")
             time.sleep(0.07)  # somewhere inside a step
             t0 = time.perf_counter()
-            svc.run(run_service.cancel_run, principal, run_id=run_id)
+            svc.write(run_service.cancel_run, principal, run_id=run_id)
 
             def cancelled(rid: uuid.UUID = run_id) -> bool:
                 with Session(stack.engine) as session:

@@ -1,9 +1,12 @@
 """Process benchmark: import + `edges` suite over the whole BPMN corpus, plus synthetic explosion cases.
 
 Run: .venv/bin/python benchmarks/bench_process.py [--corpus DIR] [--strategy edges|paths] [--repeat N]
+     [--robustness]
 Targets (issue 3): whole corpus < 10 s, any single file < 1 s, peak memory < 500 MB.
 Targets (issue 8): the dense-cycle family (seeded random back edges and skips) at 60, 200 and 1,000
 decisions (2,170 nodes): 100% of reachable flows covered, each suite under 1 s.
+``--robustness`` times the large hostile shapes of tests/unit/test_process_robustness.py (which asserts
+only work counts): a 20,000-node chain < 4 s, 5,000-way gateways < 5 s.
 """
 
 from __future__ import annotations
@@ -101,13 +104,58 @@ def bench_synthetic(strategy: str, repeat: int) -> None:
         )
 
 
+def _wide(width: int, gateway: str) -> bytes:
+    parts = [f'<startEvent id="s"/><{gateway} id="g"/><{gateway} id="j"/><endEvent id="e"/>']
+    parts.append('<sequenceFlow id="fs" sourceRef="s" targetRef="g"/>')
+    parts.append('<sequenceFlow id="fe" sourceRef="j" targetRef="e"/>')
+    for i in range(width):
+        parts.append(
+            f'<task id="t{i}"/><sequenceFlow id="a{i}" sourceRef="g" targetRef="t{i}">'
+            f"<conditionExpression>x == {i}</conditionExpression></sequenceFlow>"
+            f'<sequenceFlow id="b{i}" sourceRef="t{i}" targetRef="j"/>'
+        )
+    return _bpmn("".join(parts))
+
+
+def _bpmn(body: str) -> bytes:
+    head = '<?xml version="1.0"?><definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d">'
+    return f'{head}<process id="p">{body}</process></definitions>'.encode()
+
+
+def bench_robustness() -> None:
+    """Times of the large shapes the robustness tests check by work counts."""
+    chain = '<startEvent id="n0"/>' + "".join(f'<task id="n{i}"/>' for i in range(1, 20_000))
+    chain += "".join(
+        f'<sequenceFlow id="f{i}" sourceRef="n{i}" targetRef="n{i + 1}"/>' for i in range(19_999)
+    )
+    cases: list[tuple[str, bytes, str]] = [("chain of 20,000 tasks", _bpmn(chain), "edges")]
+    for gateway in ("exclusiveGateway", "inclusiveGateway", "parallelGateway"):
+        for strategy in ("edges", "paths"):
+            cases.append((f"5,000-way {gateway} {strategy}", _wide(5000, gateway), strategy))
+    print("robustness cases (import + generate; the tests assert counts, these are the times):")
+    for name, data, strategy in cases:
+        t0 = time.perf_counter()
+        graph = import_process(data, filename="bench.bpmn")
+        suite = generate_suite(graph, strategy=strategy)  # type: ignore[arg-type]
+        elapsed = time.perf_counter() - t0
+        visits = sum(len(s.nodes) for s in suite.scenarios)
+        print(
+            f"  {name:40s} {elapsed * 1000:9.1f} ms  {len(suite.scenarios):5d} scenarios  {visits:6d} visits"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--strategy", choices=["edges", "paths"], default="edges")
     parser.add_argument("--tracemalloc", action="store_true", help="also trace Python allocations (slower)")
     parser.add_argument("--repeat", type=int, default=3, help="runs per synthetic case (the best is shown)")
+    parser.add_argument("--robustness", action="store_true", help="only time the large hostile shapes")
     args = parser.parse_args()
+    if args.robustness:
+        bench_robustness()
+        print(f"peak RSS: {_peak_rss_mb():.0f} MB")
+        return
     if args.tracemalloc:
         tracemalloc.start()
     if (args.corpus / "MANIFEST.tsv").is_file():

@@ -33,3 +33,8 @@ def rows_table(
             id=f"{table_id}-empty",
         ),
     )
+
+
+def more_rows_note(note: Any, *, note_id: str) -> rx.Component:
+    """``note`` (a str Var, e.g. "showing the newest 200 of 1,234") shown under a list when it is cut."""
+    return rx.cond(note != "", rx.text(note, size="1", color_scheme="gray", id=note_id))

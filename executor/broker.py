@@ -15,6 +15,7 @@ from dramatiq.results.backends.redis import RedisBackend
 from dramatiq.results.backends.stub import StubBackend
 
 from executor.middleware import OrchestraMiddleware
+from orchestra_app.observability.logging import configure_logging
 from orchestra_app.settings import get_settings
 
 _in_process_worker: dramatiq.Worker | None = None
@@ -44,6 +45,8 @@ def _make_broker() -> dramatiq.Broker:
     return broker
 
 
+if os.environ.get("ORCHESTRA_WORKER_PROCESS") == "1":  # set by `orchestra worker`
+    configure_logging()
 broker = _make_broker()
 dramatiq.set_broker(broker)
 

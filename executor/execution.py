@@ -18,6 +18,7 @@ from orchestra_app.domain.runs import RunMode
 from orchestra_app.engine import new_context, restore, run_steps
 from orchestra_app.engine.events import RunEvent, StepStarted
 from orchestra_app.observability import metrics
+from orchestra_app.observability.logging import log_context
 from orchestra_app.plugins.base import ExecutionEnvironment
 from orchestra_app.plugins.registry import PluginRegistry
 from orchestra_app.services import run_store
@@ -50,7 +51,17 @@ def execute(
     claimed = run_store.claim_run(run_id, monitor.worker_id)
     if claimed is None:
         return "skipped"
-    bus = bus or get_event_bus()
+    with log_context(tenant_id=claimed.tenant_id, run_id=run_id, scenario_id=claimed.scenario_id):
+        return _execute_claimed(claimed, monitor, bus or get_event_bus(), registry)
+
+
+def _execute_claimed(
+    claimed: run_store.ClaimedRun,
+    monitor: run_monitor.RunMonitor,
+    bus: EventBus,
+    registry: PluginRegistry | None,
+) -> str:
+    run_id = claimed.run_id
     settings = get_settings()
     snapshot = claimed.snapshot
     monitor.hold(run_id, claimed.attempt, cancelled=claimed.cancel_requested)

@@ -2,7 +2,7 @@
 
 * worker boot / shutdown: start and stop this process's RunMonitor (heartbeats, cancel flags, reaper);
   on shutdown, runs in progress are re-queued at their next step boundary (executor/execution.py);
-* log context: the run id of the message a thread is processing (``%(run_id)s`` in log records);
+* log context: execute() binds tenantId/runId/scenarioId to every record of a run (JSON logs);
 * final status on crash: a run still IN_PROGRESS under this worker after its actor raised ends
   FAILED with the error, instead of waiting for the reaper to retry it;
 * session cleanup: every unit of work closes its session itself (session_scope / RunWriter), so
@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 from typing import Any
 from uuid import UUID
@@ -25,13 +24,6 @@ from orchestra_app.services import run_store
 from orchestra_app.services.run_events import get_event_bus
 
 log = logging.getLogger(__name__)
-current_run: contextvars.ContextVar[str] = contextvars.ContextVar("orchestra_run_id", default="-")
-
-
-class _RunIdFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.run_id = current_run.get()
-        return True
 
 
 class OrchestraMiddleware(Middleware):
@@ -40,7 +32,6 @@ class OrchestraMiddleware(Middleware):
         logging.getLogger("httpx").setLevel(logging.WARNING)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        logging.getLogger().addFilter(_RunIdFilter())
         run_monitor.current()  # starts the monitor thread of this process
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
@@ -52,10 +43,6 @@ class OrchestraMiddleware(Middleware):
         if flush is not None:
             flush(5.0)  # the last events of finished or released runs still reach followers
 
-    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        if message.actor_name == "execute_run" and message.args:
-            current_run.set(str(message.args[0]))
-
     def after_process_message(
         self,
         broker: dramatiq.Broker,
@@ -64,10 +51,7 @@ class OrchestraMiddleware(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        if message.actor_name != "execute_run" or not message.args:
-            return
-        current_run.set("-")
-        if exception is None:
+        if message.actor_name != "execute_run" or not message.args or exception is None:
             return
         try:
             run_id = UUID(str(message.args[0]))
@@ -79,6 +63,3 @@ class OrchestraMiddleware(Middleware):
                 log.error("run %s ended FAILED after its actor crashed: %s", run_id, error)
         except Exception:
             log.exception("could not record the failure of run %s", run_id)
-
-    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        current_run.set("-")

@@ -6,6 +6,7 @@ import reflex as rx
 
 from executor import bootstrap
 from orchestra_app.api.v1 import create_api
+from orchestra_app.observability.logging import configure_logging
 from orchestra_app.pages import (
     admin,
     data_sets,
@@ -33,6 +34,7 @@ async def _embedded_worker() -> None:
 
 
 bootstrap.wire()  # create_runs / cancel enqueue through Dramatiq (Redis, or the in-process stub broker)
+configure_logging()  # JSON lines with tenant/run fields; unexpected errors logged with an id
 app = rx.App(api_transformer=create_api())
 app.register_lifespan_task(_embedded_worker)
 for module in PAGES:

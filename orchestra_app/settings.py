@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     event_stream_maxlen: int = Field(default=10_000, ge=100, alias="ORCHESTRA_EVENT_STREAM_MAXLEN")
     event_stream_ttl_s: int = Field(default=86_400, ge=60, alias="ORCHESTRA_EVENT_STREAM_TTL_S")
     worker_metrics_port: int = Field(default=9191, ge=0, alias="ORCHESTRA_WORKER_METRICS_PORT")
+    # Imports (parse + generate) run in child processes under these limits (services/isolation.py).
+    import_timeout_s: float = Field(default=30.0, gt=0, alias="ORCHESTRA_IMPORT_TIMEOUT_S")
+    import_workers: int = Field(default=0, ge=0, alias="ORCHESTRA_IMPORT_WORKERS")  # 0: CPU count, >= 2
+    import_queue_s: float = Field(default=120.0, gt=0, alias="ORCHESTRA_IMPORT_QUEUE_S")
+    import_memory_mb: int = Field(default=2048, ge=0, alias="ORCHESTRA_IMPORT_MEMORY_MB")  # 0: no cap
+    import_isolation: str = Field(default="process", alias="ORCHESTRA_IMPORT_ISOLATION")  # or "inline"
 
     @field_validator("db_url")
     @classmethod

@@ -1,63 +1,58 @@
-"""REST routes for test runs and the app's /metrics (mounted by api/v1.py).
+"""REST routes for test runs and the app's /metrics (mounted by api/v1.py, conventions of api/common.py).
 
     POST /api/v1/testruns                 create runs (a suite, scenarios or a tag) -> 201
-    GET  /api/v1/testruns                 list, newest first: status, suiteId, scenarioId, batchId,
-                                          limit (1-500, default 50), offset
+    GET  /api/v1/testruns                 list, newest first: status (comma-separated), suiteId,
+                                          scenarioId, batchId, limit (1-500, default 50), offset
     GET  /api/v1/testruns/{id}            one run with a row per planned step
     POST /api/v1/testruns/{id}/cancel     cancel: 200 when it ended CANCELLED, 202 when the worker
                                           stops after the current step
     GET  /metrics                         Prometheus exposition of this process
 
-Every service call runs in a worker thread (never on the event loop).
+Errors are raised and rendered by api/common.py's handlers; every service call runs off the event loop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
-from orchestra_app.api.errors import error_response
-from orchestra_app.domain.errors import OrchestraError, ValidationFailed
+from orchestra_app.api.common import (
+    PAGE_PARAMS,
+    check_query,
+    page_request,
+    page_response,
+    path_uuid,
+    run_blocking,
+)
+from orchestra_app.domain.errors import ValidationFailed
+from orchestra_app.domain.params import parse_uuid
 from orchestra_app.domain.runs import RunStatus
 from orchestra_app.observability.metrics import exposition
 from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
 
 MAX_BODY = 1024 * 1024
-LIST_PARAMS = {"status", "suiteId", "scenarioId", "batchId", "limit", "offset"}
+LIST_PARAMS = ("status", "suiteId", "scenarioId", "batchId", *PAGE_PARAMS)
 
 
 def _json(model: BaseModel, status_code: int = 200) -> JSONResponse:
     return JSONResponse(model.model_dump(mode="json", by_alias=True), status_code=status_code)
 
 
-def _uuid(value: str, field: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise ValidationFailed(f"{value!r} is not a UUID", field=field) from None
+async def _call(use_case: Any, *, write: bool = False, **kwargs: Any) -> Any:
+    """The use case in one unit of work, off the event loop (``write``: svc.write's unit of work,
+    which on SQLite holds the write lock from its first read)."""
 
-
-def _int(value: str, field: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise ValidationFailed(f"{value!r} is not an integer", field=field) from None
-
-
-async def _call(use_case: Callable[..., Any], **kwargs: Any) -> Any:
     def work() -> Any:
-        return svc.run(use_case, svc.current_principal(), **kwargs)
+        principal = svc.current_principal()
+        return (svc.write if write else svc.run)(use_case, principal, **kwargs)
 
-    return await asyncio.to_thread(work)
+    return await run_blocking(work)
 
 
 async def _body(request: Request) -> Any:
@@ -77,67 +72,58 @@ async def _body(request: Request) -> Any:
         raise ValidationFailed(f"the body is not JSON: {exc}", field="body") from None
 
 
-async def create_runs(request: Request) -> Response:
-    try:
-        body = await _body(request)
-        result = await _call(run_service.create_runs, request=body)
-    except OrchestraError as exc:
-        return error_response(exc)
-    return _json(result, 201)
-
-
-async def list_runs(request: Request) -> Response:
+async def testruns(request: Request) -> Response:
+    """GET lists the runs, POST creates runs (one route, so a 405 names both methods)."""
+    if request.method == "POST":
+        check_query(request, ())
+        result = await _call(run_service.create_runs, write=True, request=await _body(request))
+        return _json(result, 201)
+    check_query(request, LIST_PARAMS)
     params = request.query_params
-    try:
-        unknown = sorted(set(params) - LIST_PARAMS)
-        if unknown:
-            raise ValidationFailed(
-                f"unknown query parameter(s) {', '.join(unknown)} (known: {', '.join(sorted(LIST_PARAMS))})",
-                field=unknown[0],
-            )
-        statuses = [s for value in params.getlist("status") for s in value.split(",") if s]
-        page = await _call(
-            run_service.list_runs,
-            status=statuses or None,
-            suite_id=_uuid(params["suiteId"], "suiteId") if "suiteId" in params else None,
-            scenario_id=_uuid(params["scenarioId"], "scenarioId") if "scenarioId" in params else None,
-            batch_id=_uuid(params["batchId"], "batchId") if "batchId" in params else None,
-            limit=_int(params["limit"], "limit") if "limit" in params else 50,
-            offset=_int(params["offset"], "offset") if "offset" in params else 0,
-        )
-    except OrchestraError as exc:
-        return error_response(exc)
-    return _json(page)
+    page = page_request(request)
+    statuses = [s for s in (params.get("status") or "").split(",") if s]
+
+    def uuid_param(name: str) -> Any:
+        return parse_uuid(params[name], name=name) if name in params else None
+
+    listing = await _call(
+        run_service.list_runs,
+        status=statuses or None,
+        suite_id=uuid_param("suiteId"),
+        scenario_id=uuid_param("scenarioId"),
+        batch_id=uuid_param("batchId"),
+        limit=page.limit,
+        offset=page.offset,
+    )
+    items = [item.model_dump(mode="json", by_alias=True) for item in listing.items]
+    return page_response(request, page, items, listing.total)
 
 
 async def get_run(request: Request) -> Response:
-    try:
-        run_id = _uuid(request.path_params["run_id"], "runId")
-        detail = await _call(run_service.get_run, run_id=run_id)
-    except OrchestraError as exc:
-        return error_response(exc)
+    check_query(request, ())
+    detail = await _call(run_service.get_run, run_id=path_uuid(request, "id"))
     return _json(detail)
 
 
 async def cancel_run(request: Request) -> Response:
-    try:
-        run_id = _uuid(request.path_params["run_id"], "runId")
-        summary = await _call(run_service.cancel_run, run_id=run_id)
-    except OrchestraError as exc:
-        return error_response(exc)
+    check_query(request, ())
+    summary = await _call(run_service.cancel_run, write=True, run_id=path_uuid(request, "id"))
     return _json(summary, 202 if summary.status == RunStatus.IN_PROGRESS else 200)
 
 
 async def metrics(_request: Request) -> Response:
-    body, content_type = await asyncio.to_thread(exposition)
+    body, content_type = await run_blocking(exposition)
     return Response(body, media_type=content_type)
 
 
-def routes() -> list[Route]:
+def routes() -> list[BaseRoute]:
+    """Relative to ``/api`` (api/v1.py mounts them before the generic collection route)."""
     return [
-        Route("/api/v1/testruns", create_runs, methods=["POST"]),
-        Route("/api/v1/testruns", list_runs, methods=["GET"]),
-        Route("/api/v1/testruns/{run_id}", get_run, methods=["GET"]),
-        Route("/api/v1/testruns/{run_id}/cancel", cancel_run, methods=["POST"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route("/v1/testruns", testruns, methods=["GET", "POST"]),
+        Route("/v1/testruns/{id}", get_run, methods=["GET"]),
+        Route("/v1/testruns/{id}/cancel", cancel_run, methods=["POST"]),
     ]
+
+
+def top_level_routes() -> list[BaseRoute]:
+    return [Route("/metrics", metrics, methods=["GET"])]

@@ -73,6 +73,7 @@ def worker(
         )
     # A process takes at most as many run messages as it has threads: another process can take the rest.
     os.environ.setdefault("dramatiq_queue_prefetch", str(threads))
+    os.environ["ORCHESTRA_WORKER_PROCESS"] = "1"  # executor/broker.py: JSON logs in every worker process
     argv = [sys.executable, "-m", "dramatiq", "executor.actors", "-p", str(processes), "-t", str(threads)]
     os.execv(sys.executable, argv)
 
@@ -85,4 +86,7 @@ def _redact(url: str) -> str:
 
 
 def main() -> None:
+    from orchestra_app.observability.logging import configure_logging
+
+    configure_logging()  # logs (and unexpected errors with their id) as JSON lines on stderr
     app()

@@ -3,32 +3,31 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from orchestra_app.domain.errors import ErrorKind, OrchestraError
+from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.graph import ControlFlowGraph
 from orchestra_app.generation.generator import generate_suite
 from orchestra_app.generation.model import SuitePlan
+from orchestra_app.generation.params import (
+    MAX_LOOP,
+    MAX_SCENARIOS,
+    MIN_LOOP,
+    MIN_SCENARIOS,
+    parse_generation_params,
+)
 from orchestra_app.importers.detect import import_process
+from orchestra_app.importers.files import read_regular_file
+from orchestra_app.observability.logging import report_unexpected, unexpected_text
+from orchestra_app.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True)
 
 EXIT_OK = 0
 EXIT_FAILED = 2
-
-
-class StrategyChoice(StrEnum):
-    edges = "edges"
-    paths = "paths"
-
-
-class ParallelChoice(StrEnum):
-    pairwise = "pairwise"
-    product = "product"
 
 
 FilesArg = Annotated[
@@ -39,27 +38,10 @@ JsonOpt = Annotated[
 ]
 
 
-MAX_READ_BYTES = 100 * 1024 * 1024  # the importers refuse far less; this only avoids reading huge files
-
-
 def _read(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > MAX_READ_BYTES:
-            raise OrchestraError(
-                f"the file is {size:,} bytes; process files over {MAX_READ_BYTES:,} bytes are not read",
-                kind=ErrorKind.TOO_LARGE,
-                file=str(path),
-            )
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise OrchestraError("file not found", kind=ErrorKind.IO, file=str(path)) from None
-    except IsADirectoryError:
-        raise OrchestraError("is a directory, not a file", kind=ErrorKind.IO, file=str(path)) from None
-    except OSError as exc:
-        raise OrchestraError(
-            f"cannot read the file: {exc.strerror or exc}", kind=ErrorKind.IO, file=str(path)
-        ) from None
+    """Regular files only (``/dev/zero``, FIFOs and sockets are refused without blocking), capped at the
+    app's upload limit (``ORCHESTRA_MAX_UPLOAD_BYTES``, default 20 MB)."""
+    return read_regular_file(path, max_bytes=get_settings().max_upload_bytes, display=str(path))
 
 
 def _load(path: Path, max_loop: int | None, *, allow_empty: bool = False) -> ControlFlowGraph:
@@ -76,11 +58,13 @@ def _error_record(path: Path, exc: BaseException) -> dict[str, Any]:
             if value is not None:
                 record[key] = value
         return record
-    # Anything else is our bug, but a CI pipeline still gets one clean line, never a traceback.
+    # Anything else is our bug: logged with its traceback (stderr, JSON), one clean line with the id.
+    error_id = report_unexpected(exc, where=f"orchestra process ({path})")
     return {
         "file": str(path),
-        "error": f"{path}: internal error: {type(exc).__name__}: {exc}",
+        "error": f"{path}: {unexpected_text(error_id)}",
         "kind": "internal",
+        "id": error_id,
     }
 
 
@@ -175,31 +159,46 @@ def _suite_record(path: Path, suite: SuitePlan) -> dict[str, Any]:
 def scenarios_command(
     files: FilesArg,
     strategy: Annotated[
-        StrategyChoice, typer.Option(help="edges: cover every flow and outcome; paths: distinct paths.")
-    ] = (StrategyChoice.edges),
+        str, typer.Option(help="edges: cover every flow and outcome; paths: distinct paths.")
+    ] = "edges",
     max_scenarios: Annotated[
-        int | None,
-        typer.Option(min=1, help="Cap on scenarios per process (default: edges 10000, paths 200)."),
+        str | None,
+        typer.Option(
+            help=f"Cap on scenarios per process, {MIN_SCENARIOS}-{MAX_SCENARIOS} "
+            "(default: edges 10000, paths 200)."
+        ),
     ] = None,
     max_loop: Annotated[
-        int | None, typer.Option(min=1, help="N for loops (run 0, 1 and N times); default 3.")
+        str | None,
+        typer.Option(help=f"N for loops (run 0, 1 and N times), {MIN_LOOP}-{MAX_LOOP}; default 3."),
     ] = None,
-    parallel: Annotated[ParallelChoice, typer.Option(help="Branch variant combinations in paths mode.")] = (
-        ParallelChoice.pairwise
-    ),
+    parallel: Annotated[
+        str, typer.Option(help="Branch variant combinations in paths mode: pairwise, product.")
+    ] = ("pairwise"),
     as_json: JsonOpt = False,
 ) -> None:
-    """Generate a scenario suite per file (exit 2 when any file fails)."""
+    """Generate a scenario suite per file (exit 2 when any file fails).
+
+    The options have the same bounds as the REST API's parameters (generation/params.py).
+    """
+    try:
+        params = parse_generation_params(
+            {"strategy": strategy, "max_scenarios": max_scenarios, "max_loop": max_loop, "parallel": parallel}
+        )
+    except OrchestraError as exc:
+        option = f"--{(exc.field or '').replace('_', '-')}"
+        typer.echo(f"{option}: {exc.message}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
     failed = False
     for path in files:
         try:
-            graph = _load(path, max_loop)
+            graph = _load(path, params.max_loop)
             suite = generate_suite(
                 graph,
-                strategy=strategy.value,  # type: ignore[arg-type]
-                max_scenarios=max_scenarios,
-                max_loop=max_loop,
-                parallel=parallel.value,  # type: ignore[arg-type]
+                strategy=params.strategy,
+                max_scenarios=params.max_scenarios,
+                max_loop=params.max_loop,
+                parallel=params.parallel,
             )
         except Exception as exc:
             failed = True
@@ -220,7 +219,17 @@ def scenarios_command(
             f"{', capped' if suite.capped else ''}"
         )
         for s in suite.scenarios:
-            typer.echo(f"  {s.key} [{s.kind}] {s.name} ({len(s.nodes)} nodes)")
+            distinct = len(set(s.nodes))
+            visits = (
+                f"{len(s.nodes)} node visits, {distinct} distinct"
+                if distinct != len(s.nodes)
+                else f"{len(s.nodes)} nodes"
+            )
+            typer.echo(f"  {s.key} [{s.kind}] {s.name} ({visits})")
+        if any(len(set(s.nodes)) != len(s.nodes) for s in suite.scenarios):
+            typer.echo(
+                "  (a node visited more than once: a loop turn, or one visit per parallel token after a join)"
+            )
         for warning in suite.warnings:
             typer.echo(f"  warning: {warning}")
     raise typer.Exit(EXIT_FAILED if failed else EXIT_OK)

@@ -88,13 +88,35 @@ def import_command(
         bool, typer.Option("--allow-remote", help="Follow $refs to http(s) URLs.")
     ] = False,
     include: Annotated[
-        list[Path] | None, typer.Option("--include", "-I", help="Include path for protobuf imports.")
+        list[Path] | None,
+        typer.Option("--include", "-I", help="Include path (and allowed root) for protobuf imports."),
     ] = None,
-    max_mb: Annotated[float, typer.Option("--max-mb", help="Size cap per file in MB.")] = 32.0,
+    allow_root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--allow-root",
+            help="Another folder local $refs may read (repeatable); by default only the spec's own "
+            "folder tree is read.",
+        ),
+    ] = None,
+    max_mb: Annotated[
+        float | None,
+        typer.Option("--max-mb", help="Size cap per file in MB (default: the app's upload limit, 20 MB)."),
+    ] = None,
 ) -> None:
-    """Import spec files and print what was understood (exit 2 when any file failed)."""
-    from orchestra_app.importers.spec_detect import import_spec
+    """Import spec files and print what was understood (exit 2 when any file failed).
 
+    Local ``$ref``s and proto imports are read only inside the spec's folder tree (plus ``--allow-root``
+    / ``-I``); anything else is not read and a warning names the reference. Only regular files are read.
+    """
+    from orchestra_app.importers.spec_detect import import_spec
+    from orchestra_app.observability.logging import report_unexpected, unexpected_text
+    from orchestra_app.settings import get_settings
+
+    if max_mb is not None and not 0 < max_mb <= 1024:
+        typer.echo(f"--max-mb: must be above 0 and at most 1024, got {max_mb}", err=True)
+        raise typer.Exit(2)
+    max_bytes = int(max_mb * 1024 * 1024) if max_mb is not None else get_settings().max_upload_bytes
     failed = False
     for file in files:
         line: dict[str, Any]
@@ -104,15 +126,17 @@ def import_command(
                 filename=file,
                 allow_remote=allow_remote,
                 include_paths=include or (),
-                max_bytes=int(max_mb * 1024 * 1024),
+                max_bytes=max_bytes,
+                allow_roots=allow_root or (),
             )
             line = summary_line(summary, file)
         except OrchestraError as exc:
             failed = True
             line = {"file": file, "error": str(exc), "kind": str(exc.kind)}
-        except Exception as exc:  # a bug must still not print a traceback at the user
+        except Exception as exc:  # our bug: logged with its traceback (stderr), one clean line with the id
             failed = True
-            line = {"file": file, "error": f"internal error: {type(exc).__name__}: {exc}", "kind": "internal"}
+            error_id = report_unexpected(exc, where=f"orchestra spec import ({file})")
+            line = {"file": file, "error": unexpected_text(error_id), "kind": "internal", "id": error_id}
         if as_json:
             typer.echo(json.dumps(line, ensure_ascii=False, default=str))
         else:
@@ -149,10 +173,14 @@ def match_command(
             raise typer.Exit(2)
         overrides[key.strip()] = value.strip()
     try:
-        graph = import_process(process_file.read_bytes(), filename=str(process_file))
+        from orchestra_app.importers.files import read_regular_file
+        from orchestra_app.settings import get_settings
+
+        limit = get_settings().max_upload_bytes
+        graph = import_process(read_regular_file(process_file, max_bytes=limit), filename=str(process_file))
         candidates = []
         for path in spec_files:
-            summary = import_spec(path, filename=str(path))
+            summary = import_spec(path, filename=str(path), max_bytes=limit)
             service = _slug(summary.title or path.stem)
             candidates.append(SpecCandidate(service, protocol_id_for(summary), summary))
     except OSError as exc:

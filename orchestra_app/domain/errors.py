@@ -32,6 +32,10 @@ class ErrorKind(StrEnum):
     PERMISSION_DENIED = "permission_denied"
     CONFIGURATION = "configuration"
     CONFLICT = "conflict"
+    TIMEOUT = "timeout"  # a bounded piece of work (an import) ran past its time budget
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    BUSY = "busy"  # too much work in flight: retry later
+    INTERNAL = "internal"  # our bug: logged with a traceback, shown only as an id to quote
 
 
 class OrchestraError(Exception):
@@ -60,6 +64,10 @@ class OrchestraError(Exception):
         self.pointer = pointer
         self.field = field
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keeps kind and location across pickling (imports run in a child process and come back).
+        return (_rebuild, (type(self), self.message, self.to_dict()))
+
     def location(self) -> str:
         parts: list[str] = []
         if self.file:
@@ -86,6 +94,11 @@ class OrchestraError(Exception):
             if value is not None:
                 data[key] = value
         return data
+
+
+def _rebuild(cls: type[OrchestraError], message: str, data: dict[str, Any]) -> OrchestraError:
+    fields = {k: data.get(k) for k in ("file", "line", "column", "pointer", "field")}
+    return cls(message, kind=ErrorKind(data["kind"]), **fields)
 
 
 class ImportError_(OrchestraError):  # noqa: N801 - trailing underscore avoids shadowing the builtin

@@ -8,6 +8,7 @@ plugin registry; every result is recorded into the ExecutionContext so later ste
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -164,7 +165,12 @@ def _attempt(
         return plugin.execute(step, run)
 
     try:
-        result = call() if timeout_s is None else _THREADS.submit(call).result(timeout=max(timeout_s, 0.0))
+        if timeout_s is None:
+            result = call()
+        else:
+            # the caller's context variables (log fields such as the run id) travel with the step
+            context = contextvars.copy_context()
+            result = _THREADS.submit(lambda: context.run(call)).result(timeout=max(timeout_s, 0.0))
     except FutureTimeout:
         elapsed = round((time.perf_counter() - started) * 1000)
         what = "run" if timeout_code == "RUN_TIMEOUT" else "step"

@@ -8,6 +8,7 @@ from orchestra_app.domain.graph import (
     ControlFlowGraph,
     GatewayInfo,
     GatewayRole,
+    ImportWarning,
     LoopInfo,
     Node,
     ParallelBlock,
@@ -271,4 +272,87 @@ def derive_facts(graph: ControlFlowGraph, *, max_loop_iterations: int | None = N
     graph.gateways = gateways
     graph.loops = _loops(g, back, graph)
     graph.parallel_blocks = _parallel_blocks(g, postorder, back)
+    _warn_trapped_cycles(g, graph)
     return graph
+
+
+TRAPPED_CYCLE = "TRAPPED_CYCLE"
+
+
+def _warn_trapped_cycles(g: _Graph, graph: ControlFlowGraph) -> None:
+    """Warn about cycles a token can enter but never leave: no flow (nor boundary event) leads out of
+    the cycle and it holds no end event, so a scenario through it could never finish."""
+    known = {(w.code, w.element_id) for w in graph.warnings}
+    for component in _strongly_connected(g):
+        if len(component) == 1:
+            v = component[0]
+            if not any(g.flow_dst[k] == v for k in g.out[v]):
+                continue  # a single node without a self-loop is not a cycle
+        members = set(component)
+        if any(g.flow_dst[k] not in members for v in component for k in g.out[v]):
+            continue
+        if any(g.nodes[v].type == "endEvent" for v in component):
+            continue
+        ordered = sorted(component, key=lambda v: (g.nodes[v].line or 0, v))
+        first = g.nodes[ordered[0]]
+        if (TRAPPED_CYCLE, first.id) in known:
+            continue
+        names = ", ".join(g.nodes[v].name or g.nodes[v].id for v in ordered[:12])
+        more = f" and {len(ordered) - 12} more" if len(ordered) > 12 else ""
+        graph.warnings.append(
+            ImportWarning(
+                code=TRAPPED_CYCLE,
+                message=f"tokens cannot leave the cycle {names}{more}: no flow leads out of it and it has "
+                "no end event, so no scenario through it can finish",
+                element_id=first.id,
+                line=first.line,
+            )
+        )
+
+
+def _strongly_connected(g: _Graph) -> list[list[int]]:
+    """Tarjan's strongly connected components, iterative (graphs may be tens of thousands of nodes)."""
+    n = len(g.nodes)
+    index = [-1] * n
+    low = [0] * n
+    on_stack = [False] * n
+    stack: list[int] = []
+    components: list[list[int]] = []
+    counter = 0
+    for root in range(n):
+        if index[root] != -1:
+            continue
+        work: list[tuple[int, int]] = [(root, 0)]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack[root] = True
+        while work:
+            v, pos = work[-1]
+            edges = g.out[v]
+            if pos < len(edges):
+                work[-1] = (v, pos + 1)
+                w = g.flow_dst[edges[pos]]
+                if index[w] == -1:
+                    index[w] = low[w] = counter
+                    counter += 1
+                    stack.append(w)
+                    on_stack[w] = True
+                    work.append((w, 0))
+                elif on_stack[w]:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+            if low[v] == index[v]:
+                component: list[int] = []
+                while True:
+                    w = stack.pop()
+                    on_stack[w] = False
+                    component.append(w)
+                    if w == v:
+                        break
+                components.append(component)
+    return components

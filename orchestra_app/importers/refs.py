@@ -15,6 +15,7 @@ import yaml
 
 from orchestra_app.domain.errors import ErrorKind, ImportError_
 from orchestra_app.domain.spec import SpecWarning
+from orchestra_app.importers.files import confine, is_private_host, read_regular_file
 
 DEFAULT_MAX_BYTES = 32 * 1024 * 1024
 # A YAML alias bomb stays small on disk but explodes when walked: the walk is capped at this many
@@ -33,7 +34,68 @@ class _SpecLoader(_BaseLoader):  # type: ignore[misc, valid-type]
 
     Dates stay strings (no timestamp resolver) and only true/false are booleans ("on", "yes", "no"
     stay strings, as in YAML 1.2 / JSON); mapping keys are always strings (``200:`` -> ``"200"``).
+    Duplicate keys are recorded (``duplicates``) so the importer can warn about them.
+
+    Aliases are counted before anything is built: the composed node graph is measured as the tree it
+    would expand to (each node once, memoised), and a document expanding past ``expansion_budget``
+    nodes (an alias bomb) or through a recursive alias is refused in well under a second.
     """
+
+    expansion_budget = MIN_NODE_BUDGET
+
+    def get_single_data(self) -> Any:
+        node = self.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, self.expansion_budget)
+        self.duplicates: list[tuple[int, str, int]] = []  # (id of the mapping, key, line)
+        return self.construct_document(node)
+
+
+class _AliasBomb(Exception):
+    def __init__(self, message: str, line: int | None) -> None:
+        super().__init__(message)
+        self.line = line
+
+
+def _check_expansion(root: yaml.Node, budget: int) -> None:
+    """Size of the tree ``root`` expands to, from the node graph (aliases are shared nodes)."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_nodes.discard(key)
+            children = _children(node)
+            total = 1 + sum(sizes[id(c)] for c in children)
+            if total > budget:
+                raise _AliasBomb(
+                    f"the document expands to more than {budget:,} nodes through YAML aliases "
+                    "(an alias bomb?)",
+                    node.start_mark.line + 1 if node.start_mark else None,
+                )
+            sizes[key] = total
+            continue
+        if key in sizes:
+            continue
+        if key in open_nodes:
+            raise _AliasBomb(
+                "a YAML alias refers to the node that contains it (a recursive document)",
+                node.start_mark.line + 1 if node.start_mark else None,
+            )
+        open_nodes.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
 
 
 _SpecLoader.yaml_implicit_resolvers = {
@@ -58,13 +120,21 @@ def _key_str(key: Any) -> str:
 
 
 def _construct_mapping(loader: Any, node: yaml.MappingNode, deep: bool = False) -> dict[str, Any]:
+    own = sum(1 for key_node, _ in node.value if key_node.tag != "tag:yaml.org,2002:merge")
     loader.flatten_mapping(node)
+    merged = len(node.value) - own  # pairs from ``<<`` merge keys come first and may be overridden
     result: dict[str, Any] = {}
-    for key_node, value_node in node.value:
+    own_keys: set[str] = set()
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, list | dict):
             key = json.dumps(key, default=str)
-        result[_key_str(key)] = loader.construct_object(value_node, deep=deep)
+        text = _key_str(key)
+        if index >= merged:
+            if text in own_keys:
+                loader.duplicates.append((id(result), text, key_node.start_mark.line + 1))
+            own_keys.add(text)
+        result[text] = loader.construct_object(value_node, deep=deep)
     return result
 
 
@@ -101,21 +171,42 @@ def decode_text(data: bytes, filename: str) -> str:
         ) from None
 
 
+_Found = list[tuple[int, str, int | None]]  # (id of the mapping object, duplicated key, line)
+
+
+@dataclass(frozen=True)
+class DuplicateKey:
+    """A mapping key given twice in one object: the later value won, the earlier one is lost."""
+
+    pointer: str  # JSON pointer of the key
+    key: str
+    line: int | None = None
+
+
 def parse_document(data: bytes, filename: str) -> Any:
     """JSON when it looks like JSON (a YAML reader chokes on some JSON escapes), else safe YAML.
 
     The result is JSON-shaped and storable: at most ``MAX_DOCUMENT_DEPTH`` levels deep, no lone
     surrogates (``"\\ud800"`` escapes become U+FFFD). Every failure is an ImportError_.
     """
+    return parse_document_checked(data, filename)[0]
+
+
+def parse_document_checked(data: bytes, filename: str) -> tuple[Any, list[DuplicateKey]]:
+    """``parse_document`` plus the duplicate keys found (with their pointers) for warnings."""
     text = decode_text(data, filename)
     if not text.strip("\ufeff \t\r\n"):
         raise ImportError_("the file is empty", kind=ErrorKind.SYNTAX, file=filename)
+    budget = max(MIN_NODE_BUDGET, 2 * len(text))
+    duplicates: _Found = []
     try:
-        doc = _parse_text(text, filename)
+        doc = _parse_text(text, filename, budget, duplicates)
     except RecursionError:
         raise ImportError_(
             f"nested deeper than {MAX_DOCUMENT_DEPTH} levels", kind=ErrorKind.SYNTAX, file=filename
         ) from None
+    except _AliasBomb as exc:
+        raise ImportError_(str(exc), kind=ErrorKind.TOO_LARGE, file=filename, line=exc.line) from None
     except ValueError as exc:  # Python refuses to convert integers of more than 4300 digits
         match = _HUGE_INT.search(text)
         raise ImportError_(
@@ -126,19 +217,31 @@ def parse_document(data: bytes, filename: str) -> Any:
             file=filename,
             line=text.count("\n", 0, match.start()) + 1 if match else None,
         ) from None
-    budget = max(MIN_NODE_BUDGET, 2 * len(text))
-    return _check_shape(doc, filename, budget, fix_surrogates=_SURROGATE_ESCAPE.search(text) is not None)
+    wanted: dict[int, list[tuple[str, int | None]]] = {}
+    for mapping_id, key, line in duplicates:
+        wanted.setdefault(mapping_id, []).append((key, line))
+    found: list[DuplicateKey] = []
+    doc = _check_shape(
+        doc,
+        filename,
+        budget,
+        fix_surrogates=_SURROGATE_ESCAPE.search(text) is not None,
+        duplicates=wanted,
+        found=found,
+    )
+    return doc, found
 
 
-def _parse_text(text: str, filename: str) -> Any:
+def _parse_text(text: str, filename: str, budget: int, duplicates: _Found) -> Any:
     if text.lstrip("\ufeff \t\r\n")[:1] in ("{", "["):
         try:
-            return json.loads(text)
+            return json.loads(text, object_pairs_hook=_json_object(duplicates))
         except json.JSONDecodeError as exc:
             json_error = exc
         # Some "JSON" specs are really YAML flow style; only if YAML also fails is the JSON error reported.
+        duplicates.clear()
         try:
-            return yaml.load(text, Loader=_SpecLoader)
+            return _load_yaml(text, budget, duplicates)
         except yaml.YAMLError:
             raise ImportError_(
                 f"broken JSON: {json_error.msg}",
@@ -148,7 +251,7 @@ def _parse_text(text: str, filename: str) -> Any:
                 column=json_error.colno,
             ) from None
     try:
-        return yaml.load(text, Loader=_SpecLoader)
+        return _load_yaml(text, budget, duplicates)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
@@ -163,7 +266,42 @@ def _parse_text(text: str, filename: str) -> Any:
         raise ImportError_(f"broken YAML: {exc}", kind=ErrorKind.SYNTAX, file=filename) from None
 
 
-def _check_shape(doc: Any, filename: str, budget: int, *, fix_surrogates: bool) -> Any:
+def _json_object(
+    duplicates: list[tuple[int, str, int | None]],
+) -> Callable[[list[tuple[str, Any]]], dict[str, Any]]:
+    def build(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        result = dict(pairs)
+        if len(result) != len(pairs):
+            seen: set[str] = set()
+            for key, _value in pairs:
+                if key in seen:
+                    duplicates.append((id(result), key, None))
+                seen.add(key)
+        return result
+
+    return build
+
+
+def _load_yaml(text: str, budget: int, duplicates: _Found) -> Any:
+    loader = _SpecLoader(text)
+    loader.expansion_budget = budget
+    try:
+        doc = loader.get_single_data()
+        duplicates.extend(getattr(loader, "duplicates", []))
+        return doc
+    finally:
+        loader.dispose()
+
+
+def _check_shape(
+    doc: Any,
+    filename: str,
+    budget: int,
+    *,
+    fix_surrogates: bool,
+    duplicates: dict[int, list[tuple[str, int | None]]] | None = None,
+    found: list[DuplicateKey] | None = None,
+) -> Any:
     """Refuse documents nested too deep (naming the pointer) or expanding past ``budget`` containers
     (YAML aliases); replace lone surrogates in strings.
 
@@ -194,6 +332,15 @@ def _check_shape(doc: Any, filename: str, budget: int, *, fix_surrogates: bool) 
                 pointer=pointer(reversed(tokens)),
             )
         if isinstance(node, dict):
+            if duplicates and found is not None and id(node) in duplicates:
+                tokens = []
+                walk = link
+                while walk is not None:
+                    tokens.append(walk[0])
+                    walk = walk[1]
+                base = pointer(reversed(tokens))
+                for key, line in duplicates.pop(id(node)):
+                    found.append(DuplicateKey(f"{base}/{escape_token(key)}", key, line))
             if fix_surrogates:
                 for key in [k for k in node if isinstance(k, str) and _LONE_SURROGATE.search(k)]:
                     node[_clean_str(key)] = node.pop(key)
@@ -335,6 +482,7 @@ class RefResolver:
         max_bytes: int = DEFAULT_MAX_BYTES,
         fetch: Callable[[str, int], bytes] | None = None,
         base_known: bool = True,
+        allow_roots: Iterable[Path] = (),
     ) -> None:
         self.root_uri = root_uri
         self.display_name = display_name
@@ -345,6 +493,10 @@ class RefResolver:
         self.root_size = 0  # bytes of the root document; sets the bundler's node budget
         self.docs: dict[str, Any] = {root_uri: root}
         self.failed: dict[str, RefError] = {}
+        # Local files a $ref may read: the root document's folder tree plus the roots the user named.
+        self.roots: list[Path] = [Path(r) for r in allow_roots]
+        if base_known and not _is_remote(root_uri):
+            self.roots.insert(0, Path(root_uri).parent)
 
     def display(self, uri: str) -> str:
         """File name for messages: relative to the root's folder when possible."""
@@ -357,6 +509,8 @@ class RefResolver:
 
     def target_uri(self, ref_path: str, base_uri: str) -> str:
         if _is_remote(ref_path):
+            if _is_remote(base_uri):
+                self._check_remote_host(ref_path, base_uri)
             return ref_path
         if _is_remote(base_uri):
             if ref_path.startswith("file:"):  # a fetched document must not read this machine's files
@@ -365,8 +519,23 @@ class RefResolver:
         if not self.base_known:  # uploaded bytes: no file access at all
             raise RefError("unresolved_ref", f"file reference {ref_path!r} in a document without a folder")
         if ref_path.startswith("file://"):
-            return str(Path(unquote(urlsplit(ref_path).path)).resolve())
-        return str((Path(base_uri).parent / unquote(ref_path)).resolve())
+            target = Path(unquote(urlsplit(ref_path).path))
+        else:
+            target = Path(base_uri).parent / unquote(ref_path)
+        reason = confine(target, self.roots)
+        if reason is not None:
+            raise RefError("ref_refused", f"$ref {ref_path[:200]!r} not followed: {reason}")
+        return str(target.resolve())
+
+    def _check_remote_host(self, ref_path: str, base_uri: str) -> None:
+        """A fetched document may refer to its own server, not to another, internal one."""
+        host = urlsplit(ref_path).hostname or ""
+        if host != (urlsplit(base_uri).hostname or "") and is_private_host(host):
+            raise RefError(
+                "ref_refused",
+                f"remote document refers to {ref_path[:200]!r}, a loopback, link-local or private "
+                "address; not followed",
+            )
 
     def load(self, uri: str) -> Any:
         if uri in self.docs:
@@ -393,12 +562,16 @@ class RefResolver:
             except Exception as exc:  # network failures of any kind become a warning on the ref
                 raise RefError("unresolved_ref", f"cannot fetch {uri}: {exc}") from None
         else:
-            path = Path(uri)
-            if not path.is_file():
-                raise RefError("unresolved_ref", f"referenced file {name} does not exist")
-            if path.stat().st_size > self.max_bytes:
-                raise RefError("too_large", f"referenced file {name} is larger than {self.max_bytes} bytes")
-            data = path.read_bytes()
+            try:
+                data = read_regular_file(uri, max_bytes=self.max_bytes, display=name)
+            except ImportError_ as exc:
+                if exc.kind == ErrorKind.TOO_LARGE:
+                    raise RefError(
+                        "too_large", f"referenced file {name} is larger than {self.max_bytes} bytes"
+                    ) from None
+                if exc.message == "file not found":
+                    raise RefError("unresolved_ref", f"referenced file {name} does not exist") from None
+                raise RefError("unresolved_ref", f"referenced file {name}: {exc.message}") from None
         try:
             return parse_document(data, name)
         except ImportError_ as exc:

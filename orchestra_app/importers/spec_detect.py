@@ -5,12 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from orchestra_app.domain.errors import ErrorKind, ImportError_
 from orchestra_app.domain.spec import SpecSummary
-from orchestra_app.importers.refs import DEFAULT_MAX_BYTES, RefResolver, Warnings, parse_document
+from orchestra_app.importers.files import is_private_host, read_regular_file
+from orchestra_app.importers.refs import (
+    DEFAULT_MAX_BYTES,
+    RefResolver,
+    Warnings,
+    parse_document_checked,
+    unescape_token,
+)
 
 _PROTO_START = re.compile(
     rb"\A(?:\s+|//[^\n]*\n|/\*.*?\*/)*(?:syntax|edition|package|import|option|message|service|enum)\b", re.S
@@ -22,23 +30,51 @@ def is_url(source: object) -> bool:
     return isinstance(source, str) and source.startswith(("http://", "https://"))
 
 
+MAX_REDIRECTS = 5
+
+
 def fetch_url(url: str, max_bytes: int) -> bytes:
-    """GET a spec over HTTP(S), streamed, stopping at ``max_bytes`` (the cap holds for remote files too)."""
+    """GET a spec over HTTP(S), streamed, stopping at ``max_bytes`` (the cap holds for remote files too).
+
+    Redirects are followed by hand (at most 5) and never to a loopback, link-local or private address:
+    a public spec server must not be able to point Orchestra at the machine's own or its network's
+    services (e.g. cloud metadata).
+    """
     chunks: list[bytes] = []
     size = 0
-    with (
-        httpx.Client(timeout=FETCH_TIMEOUT_S, follow_redirects=True) as client,
-        client.stream("GET", url) as resp,
-    ):
-        resp.raise_for_status()
-        for chunk in resp.iter_bytes():
-            size += len(chunk)
-            if size > max_bytes:
-                raise ImportError_(
-                    f"larger than the {max_bytes}-byte limit", kind=ErrorKind.TOO_LARGE, file=url
-                )
-            chunks.append(chunk)
-    return b"".join(chunks)
+    with httpx.Client(timeout=FETCH_TIMEOUT_S, follow_redirects=False) as client:
+        current = url
+        for _hop in range(MAX_REDIRECTS + 1):
+            with client.stream("GET", current) as resp:
+                if resp.is_redirect:
+                    location = resp.headers.get("location", "")
+                    target = str(resp.url.join(location))
+                    parts = urlsplit(target)
+                    if parts.scheme not in ("http", "https"):
+                        raise ImportError_(
+                            f"redirected to {target[:200]!r}, which is not http(s); not followed",
+                            kind=ErrorKind.IO,
+                            file=url,
+                        )
+                    if is_private_host(parts.hostname or ""):
+                        raise ImportError_(
+                            f"redirected to {target[:200]!r}, a loopback, link-local or private address; "
+                            "not followed",
+                            kind=ErrorKind.IO,
+                            file=url,
+                        )
+                    current = target
+                    continue
+                resp.raise_for_status()
+                for chunk in resp.iter_bytes():
+                    size += len(chunk)
+                    if size > max_bytes:
+                        raise ImportError_(
+                            f"larger than the {max_bytes}-byte limit", kind=ErrorKind.TOO_LARGE, file=url
+                        )
+                    chunks.append(chunk)
+                return b"".join(chunks)
+    raise ImportError_(f"more than {MAX_REDIRECTS} redirects; not followed", kind=ErrorKind.IO, file=url)
 
 
 def _read(source: str | Path | bytes, filename: str | None, max_bytes: int) -> tuple[bytes, str, str | None]:
@@ -60,19 +96,7 @@ def _read(source: str | Path | bytes, filename: str | None, max_bytes: int) -> t
         return data, filename or source, source
     path = Path(source)
     name = filename or str(source)
-    try:
-        size = path.stat().st_size
-        if not path.is_file():
-            raise ImportError_("not a file", kind=ErrorKind.IO, file=name)
-        if size > max_bytes:
-            raise ImportError_(
-                f"{size} bytes is larger than the {max_bytes}-byte limit", kind=ErrorKind.TOO_LARGE, file=name
-            )
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ImportError_("file not found", kind=ErrorKind.IO, file=name) from None
-    except OSError as exc:
-        raise ImportError_(f"cannot read: {exc.strerror or exc}", kind=ErrorKind.IO, file=name) from None
+    data = read_regular_file(path, max_bytes=max_bytes, display=name)
     return data, name, str(path.resolve())
 
 
@@ -90,13 +114,16 @@ def import_spec(
     max_bytes: int = DEFAULT_MAX_BYTES,
     include_paths: Sequence[str | Path] = (),
     base_dir: str | Path | None = None,
+    allow_roots: Sequence[str | Path] = (),
 ) -> SpecSummary:
     """Import one spec document.
 
     ``source`` is a path, an http(s) URL (a ``str`` starting with the scheme) or the document's bytes;
     ``filename`` names it in messages (and gives the extension for bytes). Relative ``$ref``s and proto
     imports resolve against the file's folder (``base_dir`` for bytes); remote ``$ref``s are followed
-    only with ``allow_remote``. Raises ImportError_ for what cannot be read at all; everything else
+    only with ``allow_remote``. Local ``$ref``s stay inside the file's own folder tree and the
+    ``allow_roots`` (a ``$ref`` elsewhere, ``file:///etc/passwd`` or ``../../x``, is not read: a
+    ``ref_refused`` warning names it). Raises ImportError_ for what cannot be read at all; everything else
     that is odd becomes a warning in ``SpecSummary.warnings``.
     """
     data, name, location = _read(source, filename, max_bytes)
@@ -108,7 +135,7 @@ def import_spec(
         return import_proto(
             data, filename=name, location=location, include_paths=include_paths, max_bytes=max_bytes
         )
-    doc = parse_document(data, name)
+    doc, duplicates = parse_document_checked(data, name)
     if not isinstance(doc, dict):
         raise ImportError_(
             "not an API spec: expected an OpenAPI, Swagger, AsyncAPI or protobuf document",
@@ -123,9 +150,18 @@ def import_spec(
         max_bytes=max_bytes,
         fetch=fetch_url,
         base_known=location is not None,
+        allow_roots=[Path(r) for r in allow_roots],
     )
     resolver.root_size = len(data)
     warnings = Warnings(root_file=name)
+    for dup in duplicates:
+        # JSON and YAML readers keep the last value of a repeated key: say what was silently lost.
+        warnings.add(
+            "duplicate_key",
+            f"key {dup.key!r} appears more than once in the same object; only the last value is kept",
+            where=[unescape_token(t) for t in dup.pointer.split("/")[1:]],
+            line=dup.line,
+        )
     if "openapi" in doc or "swagger" in doc:
         from orchestra_app.importers.openapi import import_openapi
 

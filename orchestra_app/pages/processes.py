@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
-from uuid import UUID
 
 import reflex as rx
 
 from components.coverage import uncovered_flows_panel
 from components.feedback import import_feedback
 from components.layout import page
-from components.tables import rows_table
-from orchestra_app.domain.errors import OrchestraError
+from components.tables import more_rows_note, rows_table
+from orchestra_app.domain.params import parse_uuid
+from orchestra_app.generation.params import GenerationParams
 from orchestra_app.services import processes as process_service
 from orchestra_app.services import session as svc
-from state.base import AppState, SectionState
+from state.base import AppState, SectionState, blocking, error_text
 
 ROUTE = "/processes"
 TITLE = "Processes"
@@ -34,6 +33,7 @@ class ProcessesState(AppState):
     import_message: str = ""
     import_error: str = ""
     import_warnings: list[str] = []
+    import_partial: str = ""  # imported, but recovery lost part of the file (a warning-level result)
     versions: list[dict[str, str]] = []
     selected_process: str = ""
     selected_version: str = ""
@@ -51,11 +51,18 @@ class ProcessesState(AppState):
     @rx.event
     async def handle_upload(self, files: list[rx.UploadFile]) -> Any:
         self.import_message, self.import_error, self.import_warnings = "", "", []
+        self.import_partial = ""
         if not files:
             self.import_error = "Choose a BPMN, mermaid, PlantUML or JSON sequence file first."
             return None
-        principal = self.principal()
+        try:
+            principal = await self.caller()
+        except Exception as exc:
+            self.import_error = error_text(exc, where="process upload")
+            return None
+        params = GenerationParams(strategy="paths" if self.strategy == "paths" else "edges")
         messages: list[str] = []
+        partial: list[str] = []
         errors: list[str] = []
         warnings: list[str] = []
         last_process = ""
@@ -63,30 +70,28 @@ class ProcessesState(AppState):
             name = upload.name or upload.filename or "upload"
             data = await upload.read()
             try:
-                result = await asyncio.to_thread(
-                    svc.run,
-                    process_service.import_process,
-                    principal,
-                    data=data,
-                    filename=name,
-                    strategy=self.strategy,
+                # Parsing runs in a child process under the import budget, storing in a worker thread.
+                result = await blocking(
+                    process_service.import_file, principal, data=data, filename=name, params=params
                 )
-            except OrchestraError as exc:
-                errors.append(str(exc))
-                continue
             except Exception as exc:
-                errors.append(f"{name}: unexpected error ({type(exc).__name__}); nothing was stored")
+                errors.append(f"{name}: {error_text(exc, where='process upload')}; nothing was stored")
                 continue
             last_process = str(result.process_id)
             cov = result.coverage
-            messages.append(
+            line = (
                 f"{name}: imported as {result.process_key} v{result.version} "
                 f"({result.summary['nodes']} nodes, {result.summary['flows']} flows); "
                 f"{result.scenario_count} scenarios cover {cov.get('flowsCovered', 0)}/"
                 f"{cov.get('flowsTotal', 0)} flows" + (" (paths capped)" if result.capped else "")
             )
+            if result.outcome == "partial":
+                partial.append(f"{line}. Only partly usable: " + "; ".join(result.problems))
+            else:
+                messages.append(line)
             warnings.extend(f"{name}: {w}" for w in result.warnings)
         self.import_message = "\n".join(messages)
+        self.import_partial = "\n".join(partial)
         self.import_error = "\n".join(errors)
         self.import_warnings = warnings[:200]
         events: list[Any] = [rx.clear_selected_files(UPLOAD_ID), SectionState.load_processes]
@@ -95,14 +100,18 @@ class ProcessesState(AppState):
         return events
 
     @rx.event
-    def select_process(self, process_id: str) -> Any:
+    async def select_process(self, process_id: str) -> Any:
         self.selected_process = process_id
         try:
-            self.versions = svc.run(
-                process_service.list_versions, self.principal(), process_id=UUID(process_id)
+            principal = await self.caller()
+            self.versions = await blocking(
+                svc.run,
+                process_service.list_versions,
+                principal,
+                process_id=parse_uuid(process_id, name="process"),
             )
-        except (OrchestraError, ValueError) as exc:
-            self.import_error = str(exc)
+        except Exception as exc:
+            self.import_error = error_text(exc, where="select process")
             self.versions = []
             return None
         if self.versions:
@@ -110,12 +119,18 @@ class ProcessesState(AppState):
         return None
 
     @rx.event
-    def select_version(self, version_id: str) -> None:
+    async def select_version(self, version_id: str) -> None:
         self.selected_version = version_id
         try:
-            detail = svc.run(process_service.version_detail, self.principal(), version_id=UUID(version_id))
-        except (OrchestraError, ValueError) as exc:
-            self.import_error = str(exc)
+            principal = await self.caller()
+            detail = await blocking(
+                svc.run,
+                process_service.version_detail,
+                principal,
+                version_id=parse_uuid(version_id, name="version"),
+            )
+        except Exception as exc:
+            self.import_error = error_text(exc, where="select version")
             return
         s = detail["summary"]
         self.summary = {k: str(v) for k, v in s.items() if k != "nodeTypes"}
@@ -181,6 +196,7 @@ def _upload_card() -> rx.Component:
                 message=ProcessesState.import_message,
                 error=ProcessesState.import_error,
                 warnings=ProcessesState.import_warnings,
+                partial=ProcessesState.import_partial,
                 id_prefix="import",
             ),
             spacing="3",
@@ -348,4 +364,10 @@ ON_LOAD = [AppState.load_identity, SectionState.load_processes]
 
 
 def index() -> rx.Component:
-    return page(TITLE, _upload_card(), _process_table(), _detail())
+    return page(
+        TITLE,
+        _upload_card(),
+        _process_table(),
+        more_rows_note(SectionState.more.get("processes", ""), note_id="processes-more"),
+        _detail(),
+    )

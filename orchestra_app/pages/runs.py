@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
-from uuid import UUID
 
 import reflex as rx
 
 from components.layout import page
 from orchestra_app.domain.errors import OrchestraError
+from orchestra_app.domain.params import parse_uuid
 from orchestra_app.domain.tenancy import Principal
 from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
 from orchestra_app.services.run_events import follow_tenant_batches
 from orchestra_app.services.runs import TestRunSummary
-from state.base import AppState
+from state.base import AppState, blocking, error_text
 
 ROUTE = "/runs"
 TITLE = "Runs"
@@ -76,7 +76,7 @@ class RunsState(AppState):
         async with self:
             self._gen += 1
             gen = self._gen
-        principal = await asyncio.to_thread(svc.current_principal)
+        principal = await self.caller()
         stopped = False
         batches = follow_tenant_batches(principal=principal, block_ms=1000, stop=lambda: stopped)
         done = object()
@@ -122,11 +122,13 @@ class RunsState(AppState):
     @rx.event
     async def cancel(self, run_id: str) -> None:
         try:
-            await asyncio.to_thread(svc.run, run_service.cancel_run, self.principal(), run_id=UUID(run_id))
-            self.runs = await asyncio.to_thread(_load_rows, self.principal())
+            principal = await self.caller()
+            run = parse_uuid(run_id, name="run")
+            await blocking(svc.write, run_service.cancel_run, principal, run_id=run)
+            self.runs = await blocking(_load_rows, principal)
             self.runs_error = ""
-        except (OrchestraError, ValueError) as exc:
-            self.runs_error = str(exc)
+        except Exception as exc:
+            self.runs_error = error_text(exc, where="cancel run")
 
 
 def _table() -> rx.Component:

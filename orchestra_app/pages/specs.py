@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
-from uuid import UUID
 
 import reflex as rx
 
 from components.feedback import import_feedback
 from components.layout import page
-from components.tables import rows_table
-from orchestra_app.domain.errors import OrchestraError
+from components.tables import more_rows_note, rows_table
+from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import session as svc
 from orchestra_app.services import specs as spec_service
-from state.base import AppState, SectionState
+from state.base import AppState, SectionState, blocking, error_text
 
 ROUTE = "/specs"
 TITLE = "Specs"
@@ -34,7 +32,11 @@ class SpecsState(AppState):
         if not files:
             self.import_error = "Choose an OpenAPI, AsyncAPI or .proto file first."
             return None
-        principal = self.principal()
+        try:
+            principal = await self.caller()
+        except Exception as exc:
+            self.import_error = error_text(exc, where="spec upload")
+            return None
         messages: list[str] = []
         errors: list[str] = []
         warnings: list[str] = []
@@ -42,14 +44,10 @@ class SpecsState(AppState):
             name = upload.name or upload.filename or "upload"
             data = await upload.read()
             try:
-                r = await asyncio.to_thread(
-                    svc.run, spec_service.import_spec, principal, data=data, filename=name
-                )
-            except OrchestraError as exc:
-                errors.append(str(exc))
-                continue
+                # Parsing runs in a child process under the import budget, storing in a worker thread.
+                r = await blocking(spec_service.import_file, principal, data=data, filename=name)
             except Exception as exc:
-                errors.append(f"{name}: unexpected error ({type(exc).__name__}); nothing was stored")
+                errors.append(f"{name}: {error_text(exc, where='spec upload')}; nothing was stored")
                 continue
             verb = "imported" if r.created else "already stored"
             messages.append(
@@ -62,12 +60,15 @@ class SpecsState(AppState):
         return [rx.clear_selected_files(UPLOAD_ID), SectionState.load_specs]
 
     @rx.event
-    def select_spec(self, spec_id: str) -> None:
+    async def select_spec(self, spec_id: str) -> None:
         self.selected_spec = spec_id
         try:
-            self.operations = svc.run(spec_service.spec_operations, self.principal(), spec_id=UUID(spec_id))
-        except (OrchestraError, ValueError) as exc:
-            self.import_error = str(exc)
+            principal = await self.caller()
+            self.operations = await blocking(
+                svc.run, spec_service.spec_operations, principal, spec_id=parse_uuid(spec_id, name="spec")
+            )
+        except Exception as exc:
+            self.import_error = error_text(exc, where="select spec")
             self.operations = []
 
 
@@ -167,6 +168,7 @@ def index() -> rx.Component:
         TITLE,
         _upload_card(),
         _specs_table(),
+        more_rows_note(SectionState.more.get("specs", ""), note_id="specs-more"),
         rx.cond(
             SpecsState.selected_spec != "",
             rows_table(

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
-from uuid import UUID
 
 import reflex as rx
 
 from components.layout import page
-from orchestra_app.domain.errors import OrchestraError
+from components.tables import more_rows_note
+from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
-from state.base import AppState, SectionState
+from state.base import AppState, SectionState, blocking, error_text
 
 ROUTE = "/suites"
 TITLE = "Suites"
@@ -38,14 +37,11 @@ class SuitesState(AppState):
         """Starts one run per active scenario of the suite (RUN_ALL_STEPS, the tenant's environment)."""
         self.run_message, self.run_error = "", ""
         try:
-            result = await asyncio.to_thread(
-                svc.run,
-                run_service.create_runs,
-                self.principal(),
-                request={"suiteId": suite_id, "triggeredBy": "ui"},
-            )
-        except OrchestraError as exc:
-            self.run_error = str(exc)
+            principal = await self.caller()
+            request = {"suiteId": suite_id, "triggeredBy": "ui"}
+            result = await blocking(svc.write, run_service.create_runs, principal, request=request)
+        except Exception as exc:
+            self.run_error = error_text(exc, where="run suite")
             return
         waiting = f", {result.pending} waiting for a free slot" if result.pending else ""
         self.run_message = f"{len(result.runs)} run(s) started ({result.queued} queued{waiting})."
@@ -55,15 +51,16 @@ class SuitesState(AppState):
         self.overrides[node_id] = value
 
     @rx.event
-    def bind(self) -> Any:
+    async def bind(self) -> Any:
         self.bind_error, self.bind_message = "", ""
         overrides = {k: v.strip() for k, v in self.overrides.items() if v.strip()}
         try:
-            rows = svc.run(
-                bind_suite, self.principal(), suite_id=UUID(self.selected_suite), overrides=overrides
-            )
-        except (OrchestraError, ValueError) as exc:
-            self.bind_error = str(exc)
+            suite_id = parse_uuid(self.selected_suite, name="suite")
+            principal = await self.caller()
+            # Matching every step against every spec is CPU and database work: off the event loop.
+            rows = await blocking(svc.write, bind_suite, principal, suite_id=suite_id, overrides=overrides)
+        except Exception as exc:
+            self.bind_error = error_text(exc, where="bind suite")
             return None
         self.bindings = [r.as_row() for r in rows]
         bound = sum(r.status in ("EXPLICIT", "MATCHED") for r in rows)
@@ -82,7 +79,7 @@ def _suites_table() -> rx.Component:
                 rx.table.row(
                     *[
                         rx.table.column_header_cell(h)
-                        for h in ("Name", "Process", "Version", "Scenarios", "Tags", "Created", "")
+                        for h in ("Name", "Process key", "Version", "Scenarios", "Tags", "Created", "")
                     ]
                 )
             ),
@@ -90,7 +87,14 @@ def _suites_table() -> rx.Component:
                 rx.foreach(
                     rows,
                     lambda row: rx.table.row(
-                        rx.table.cell(row["name"]),
+                        rx.table.cell(
+                            rx.hstack(
+                                rx.text(row["name"]),
+                                rx.badge(row["process"], variant="soft", color_scheme="gray"),
+                                spacing="2",
+                                align="center",
+                            )
+                        ),
                         rx.table.cell(row["process"]),
                         rx.table.cell(row["process_version"]),
                         rx.table.cell(row["scenarios"]),
@@ -222,4 +226,10 @@ def _run_feedback() -> rx.Component:
 
 
 def index() -> rx.Component:
-    return page(TITLE, _run_feedback(), _suites_table(), _binding_panel())
+    return page(
+        TITLE,
+        _run_feedback(),
+        _suites_table(),
+        more_rows_note(SectionState.more.get("suites", ""), note_id="suites-more"),
+        _binding_panel(),
+    )

@@ -27,7 +27,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 
-from orchestra_app.db.engine import get_engine
+from orchestra_app.db.engine import WRITE_OPTION, get_engine
 from orchestra_app.db.tables import ProtocolSpec, TestRun, TestStepResult
 from orchestra_app.db.types import utcnow
 from orchestra_app.domain.runs import RunMode, RunSnapshot, RunStatus
@@ -60,6 +60,13 @@ log = logging.getLogger(__name__)
 
 RUN = TestRun.__table__  # type: ignore[attr-defined]
 RESULT = TestStepResult.__table__  # type: ignore[attr-defined]
+
+
+def _writing(engine: Engine | None) -> Engine:
+    """The engine for a unit of work that reads and then writes: on SQLite its transactions start
+    with BEGIN IMMEDIATE (the write lock from the first statement, so a concurrent commit cannot
+    invalidate what it read); PostgreSQL locks rows itself."""
+    return (engine or get_engine()).execution_options(**{WRITE_OPTION: True})
 
 
 def _rows_changed(result: Any) -> int:
@@ -128,7 +135,7 @@ def _results(session: Session, run_id: UUID) -> dict[int, StepResultData]:
 def claim_run(run_id: UUID, worker_id: str, *, engine: Engine | None = None) -> ClaimedRun | None:
     """Takes a QUEUED run: IN_PROGRESS, this worker, attempt + 1, heartbeat now. None when the run
     is not QUEUED (already taken, ended, cancelled) or another worker is claiming it right now."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+    with Session(_writing(engine), expire_on_commit=False) as session:
         if session.get_bind().dialect.name == "postgresql":
             locked = session.exec(
                 select(TestRun.id)
@@ -264,7 +271,7 @@ class RunWriter:
 
     def __init__(self, claimed: ClaimedRun, *, engine: Engine | None = None) -> None:
         self.claimed = claimed
-        self.engine = engine or get_engine()
+        self.engine = _writing(engine)
         self.postgres = self.engine.dialect.name == "postgresql"
         self._conn: Connection | None = None
 
@@ -401,7 +408,7 @@ class RunWriter:
 
 def fail_unstarted(claimed: ClaimedRun, error: str, *, engine: Engine | None = None) -> RunFinished | None:
     """Ends a claimed run FAILED before any step ran (its environment or plan is unusable)."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+    with Session(_writing(engine), expire_on_commit=False) as session:
         run = session.exec(select(TestRun).where(TestRun.id == claimed.run_id)).one()
         event = RunFinished(
             run_id=claimed.run_id,
@@ -439,7 +446,7 @@ LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 def defer_run(run_id: UUID, *, engine: Engine | None = None) -> None:
     """A QUEUED run whose message a shutting-down worker received: the next reaper tick of any
     worker re-sends it (as if the message had been lost)."""
-    with (engine or get_engine()).begin() as conn:
+    with _writing(engine).begin() as conn:
         conn.execute(
             sa.update(RUN)
             .where(RUN.c.id == run_id, RUN.c.status == RunStatus.QUEUED.value)
@@ -450,7 +457,7 @@ def defer_run(run_id: UUID, *, engine: Engine | None = None) -> None:
 def release_run(claimed: ClaimedRun, reason: str, *, engine: Engine | None = None) -> bool:
     """Hands a held run back to the queue at once (graceful shutdown): QUEUED, resumed by the next
     worker from its first unrecorded step, without waiting for the heartbeat timeout."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+    with Session(_writing(engine), expire_on_commit=False) as session:
         run = session.exec(select(TestRun).where(TestRun.id == claimed.run_id)).one()
         seq = run.event_seq + 2  # as the reaper does: one number left for an unrecorded StepStarted
         done = _rows_changed(
@@ -491,7 +498,7 @@ def release_run(claimed: ClaimedRun, reason: str, *, engine: Engine | None = Non
 def fail_if_held(run_id: UUID, worker_id: str, error: str, *, engine: Engine | None = None) -> bool:
     """The middleware's backstop: a run still IN_PROGRESS under this worker after its actor crashed
     ends FAILED with the error (never left IN_PROGRESS for the reaper to retry forever)."""
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+    with Session(_writing(engine), expire_on_commit=False) as session:
         run = session.exec(
             select(TestRun).where(
                 TestRun.id == run_id, TestRun.status == RunStatus.IN_PROGRESS, TestRun.worker_id == worker_id
@@ -528,7 +535,7 @@ def poll_held(
     if not held:
         return state
     ids = list(held)
-    with (engine or get_engine()).begin() as conn:
+    with _writing(engine).begin() as conn:
         if beat:
             conn.execute(
                 sa.update(RUN)
@@ -569,7 +576,7 @@ def reap(
     step without a stored result.
     """
     report = ReapReport()
-    with Session(engine or get_engine(), expire_on_commit=False) as session:
+    with Session(_writing(engine), expire_on_commit=False) as session:
         postgres = session.get_bind().dialect.name == "postgresql"
         stale = (
             select(TestRun)

@@ -5,16 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from orchestra_app.db.engine import session_scope
 from orchestra_app.domain.tenancy import Principal
 from orchestra_app.services import catalog
+from orchestra_app.services.concurrency import retrying
 from orchestra_app.services.tenancy import ensure_dev_principal
 
 T = TypeVar("T")
 
-SECTION_QUERIES: dict[str, Callable[..., list[dict[str, str]]]] = {
+SECTION_QUERIES: dict[str, Callable[..., catalog.Listing]] = {
     "processes": catalog.list_processes,
     "specs": catalog.list_specs,
     "suites": catalog.list_suites,
@@ -28,7 +30,14 @@ SECTION_QUERIES: dict[str, Callable[..., list[dict[str, str]]]] = {
 
 
 def current_principal() -> Principal:
-    """The embedded default's development principal (OIDC replaces this in the security issue)."""
+    """The embedded default's development principal (OIDC replaces this in the security issue).
+
+    Blocking (database): async callers run it in a thread.
+    """
+    return retrying(_dev_principal, what="development sign-in")
+
+
+def _dev_principal() -> Principal:
     with session_scope() as session:
         return ensure_dev_principal(session=session)
 
@@ -39,10 +48,33 @@ def run(use_case: Callable[..., T], /, principal: Principal, **kwargs: object) -
         return use_case(session=session, principal=principal, **kwargs)
 
 
-def section_rows(section: str, principal: Principal) -> list[dict[str, str]]:
+def write(use_case: Callable[..., T], /, principal: Principal, **kwargs: object) -> T:
+    """Like ``run`` for use cases that read and then write what they read (versions, get-or-create).
+
+    The unit of work holds the write lock on SQLite from its first statement and is retried a few
+    times when a concurrent caller still wins a race (then ``Conflict``); see services/concurrency.py.
+    """
+    return write_on(None, use_case, principal, **kwargs)
+
+
+def write_on(
+    engine: Engine | None, use_case: Callable[..., T], /, principal: Principal, **kwargs: object
+) -> T:
+    """``write`` on a given engine (an import worker uses a short-lived one of its own)."""
+
+    def once() -> T:
+        with session_scope(engine, write=True) as session:
+            return use_case(session=session, principal=principal, **kwargs)
+
+    return retrying(once, what=getattr(use_case, "__name__", "write").replace("_", " "))
+
+
+def section_rows(
+    section: str, principal: Principal, *, limit: int = catalog.DEFAULT_LIMIT, offset: int = 0
+) -> catalog.Listing:
     query = SECTION_QUERIES[section]
     with session_scope() as session:
-        return query(session=session, principal=principal)
+        return query(session=session, principal=principal, limit=limit, offset=offset)
 
 
 def with_session(fn: Callable[[Session], T]) -> T:

@@ -161,7 +161,7 @@ def test_list_refuses_bad_parameters(client: TestClient, query: str, field: str)
 
 
 def test_unknown_and_malformed_run_ids(client: TestClient) -> None:
-    assert client.get("/api/v1/testruns/abc").json()["error"]["field"] == "runId"
+    assert client.get("/api/v1/testruns/abc").json()["error"]["field"] == "id"
     assert client.get("/api/v1/testruns/abc").status_code == 400
     assert client.get(f"/api/v1/testruns/{uuid.uuid4()}").status_code == 404
     assert client.post(f"/api/v1/testruns/{uuid.uuid4()}/cancel").status_code == 404

@@ -115,7 +115,7 @@ def test_concurrent_claims_take_a_run_once(
     recorded_dispatch: list[uuid.UUID], loopback: LoopbackServer
 ) -> None:
     seeded = seed_suite(get_engine(), base_url=loopback.base_url, scenarios={"a": [get_step("x")]})
-    run = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0]
+    run = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0]
     barrier = threading.Barrier(CALLERS)
 
     def claim(i: int) -> run_store.ClaimedRun | None:
@@ -134,13 +134,13 @@ def test_concurrent_claims_take_a_run_once(
 
 def test_concurrent_cancels_cancel_once(recorded_dispatch: list[uuid.UUID], loopback: LoopbackServer) -> None:
     seeded = seed_suite(get_engine(), base_url=loopback.base_url, scenarios={"a": [get_step("x")]})
-    run = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0]
+    run = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0]
     barrier = threading.Barrier(CALLERS)
 
     def cancel(_: int) -> str:
         barrier.wait()
         try:
-            return str(svc.run(run_service.cancel_run, seeded.principal, run_id=run.id).status)
+            return str(svc.write(run_service.cancel_run, seeded.principal, run_id=run.id).status)
         except Conflict:
             return "conflict"
 
@@ -154,7 +154,7 @@ def test_runs_finishing_together_never_exceed_the_limit(pg: None, loopback: Loop
     start_in_process_worker(threads=4)
     scenarios = {f"s{i:02d}": [get_step("a", f"p-{i}", delay_ms=40)] for i in range(24)}
     seeded = seed_suite(get_engine(), base_url=loopback.base_url, scenarios=scenarios, max_parallel_runs=3)
-    result = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
+    result = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
     ids = [r.id for r in result.runs]
 
     def all_ended() -> bool:

@@ -106,7 +106,7 @@ def test_suite_runs_pass_and_fail_with_results_and_events(db: Engine, loopback: 
         scope="SUITE",
         suite_id=seeded.suite_id,
     )
-    result = svc.run(run_service.create_runs, seeded.principal, request={"suiteId": str(seeded.suite_id)})
+    result = svc.write(run_service.create_runs, seeded.principal, request={"suiteId": str(seeded.suite_id)})
     assert result.queued == 2 and result.pending == 0
     by_key = {r.scenario_key: r for r in result.runs}
     assert {r.batch_id for r in result.runs} == {result.batch_id}
@@ -134,7 +134,7 @@ def test_suite_runs_pass_and_fail_with_results_and_events(db: Engine, loopback: 
     page = svc.run(run_service.list_runs, seeded.principal, batch_id=result.batch_id, limit=1, offset=1)
     assert page.total == 2 and len(page.items) == 1
     with pytest.raises(Conflict):
-        svc.run(run_service.cancel_run, seeded.principal, run_id=good.id)
+        svc.write(run_service.cancel_run, seeded.principal, run_id=good.id)
 
 
 def test_stop_on_first_failure_and_from_step(db: Engine, loopback: LoopbackServer) -> None:
@@ -157,7 +157,7 @@ def test_stop_on_first_failure_and_from_step(db: Engine, loopback: LoopbackServe
         db, seeded.principal, name="broken", data={"payMode": "server_error"}, tags=["broken"]
     )
     add_data_set(db, seeded.principal, name="fixed", data={"payMode": "ok"}, tags=["fixed"])
-    first = svc.run(
+    first = svc.write(
         run_service.create_runs,
         seeded.principal,
         request={"suiteId": str(seeded.suite_id), "mode": "STOP_ON_FIRST_FAILURE", "dataSetId": str(broken)},
@@ -168,7 +168,7 @@ def test_stop_on_first_failure_and_from_step(db: Engine, loopback: LoopbackServe
     assert [s.status for s in detail.steps] == ["PASSED", "FAILED", "SKIPPED", "SKIPPED"]
 
     hits_before = list(loopback.state.hits)
-    again = svc.run(
+    again = svc.write(
         run_service.create_runs,
         seeded.principal,
         request={"fromRunId": str(run.id), "mode": "FROM_STEP", "startStepIndex": 1, "dataSetTag": "fixed"},
@@ -181,7 +181,7 @@ def test_stop_on_first_failure_and_from_step(db: Engine, loopback: LoopbackServe
     # step 0 was not sent again; "check" used the id captured by the earlier run's step 0
     assert loopback.state.hits[len(hits_before) :] == ["o-12", "o-11", "o-14"]
 
-    single = svc.run(
+    single = svc.write(
         run_service.create_runs,
         seeded.principal,
         request={
@@ -198,7 +198,7 @@ def test_stop_on_first_failure_and_from_step(db: Engine, loopback: LoopbackServe
     assert detail.steps[0].request["url"].endswith("/orders/o-11")
 
     # SINGLE_STEP with a hand-written context (UI debugging): it wins over the referenced run's
-    supplied = svc.run(
+    supplied = svc.write(
         run_service.create_runs,
         seeded.principal,
         request={
@@ -217,7 +217,7 @@ def test_stop_on_first_failure_and_from_step(db: Engine, loopback: LoopbackServe
 def test_pending_beyond_max_parallel_runs_are_promoted(db: Engine, loopback: LoopbackServer) -> None:
     scenarios = {f"s{i}": [get_step("a", f"o-{i}", delay_ms=150)] for i in range(5)}
     seeded = seed_suite(db, base_url=loopback.base_url, scenarios=scenarios, max_parallel_runs=2)
-    result = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
+    result = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
     assert (result.queued, result.pending) == (2, 3)
     assert sorted(r.status for r in result.runs) == ["PENDING"] * 3 + ["QUEUED"] * 2
     for r in result.runs:
@@ -234,10 +234,10 @@ def test_cancel_a_queued_run_and_a_running_one(db: Engine, loopback: LoopbackSer
         },
         max_parallel_runs=1,
     )
-    result = svc.run(run_service.create_runs, seeded.principal, request={"suiteId": str(seeded.suite_id)})
+    result = svc.write(run_service.create_runs, seeded.principal, request={"suiteId": str(seeded.suite_id)})
     by_key = {r.scenario_key: r for r in result.runs}
     assert by_key["slow"].status == RunStatus.QUEUED and by_key["waiting"].status == RunStatus.PENDING
-    cancelled = svc.run(run_service.cancel_run, seeded.principal, run_id=by_key["waiting"].id)
+    cancelled = svc.write(run_service.cancel_run, seeded.principal, run_id=by_key["waiting"].id)
     assert cancelled.status == RunStatus.CANCELLED
 
     slow_id = by_key["slow"].id
@@ -247,7 +247,7 @@ def test_cancel_a_queued_run_and_a_running_one(db: Engine, loopback: LoopbackSer
             return len(s.exec(select(TestStepResult).where(TestStepResult.run_id == slow_id)).all()) >= 2
 
     wait_for(started_two, what="two steps recorded")
-    requested = svc.run(run_service.cancel_run, seeded.principal, run_id=slow_id)
+    requested = svc.write(run_service.cancel_run, seeded.principal, run_id=slow_id)
     assert requested.status == RunStatus.IN_PROGRESS and requested.cancel_requested
     run = wait_ended(slow_id, db)
     assert run.status == RunStatus.CANCELLED
@@ -262,7 +262,7 @@ def test_cancel_a_queued_run_and_a_running_one(db: Engine, loopback: LoopbackSer
 def test_follower_joining_mid_run_sees_every_step_once_in_order(db: Engine, loopback: LoopbackServer) -> None:
     steps = [get_step(f"s{i}", f"f-{i}", delay_ms=60) for i in range(12)]
     seeded = seed_suite(db, base_url=loopback.base_url, scenarios={"long": steps})
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
 
     def some_done() -> bool:
         with Session(db) as s:
@@ -329,15 +329,15 @@ def test_bad_requests_are_refused_naming_the_field_and_store_nothing(
     ]
     for body, field in cases:
         with pytest.raises((ValidationFailed, NotFound)) as info:
-            svc.run(run_service.create_runs, p, request=body)
+            svc.write(run_service.create_runs, p, request=body)
         assert info.value.field == field, (body, info.value)
     with pytest.raises(ValidationFailed) as info:
-        svc.run(run_service.create_runs, p, request=["not", "an", "object"])
+        svc.write(run_service.create_runs, p, request=["not", "an", "object"])
     assert info.value.field == "body"
     with pytest.raises(PermissionDenied):
-        svc.run(run_service.create_runs, viewer(p, Role.VIEWER), request={"suiteId": suite})
+        svc.write(run_service.create_runs, viewer(p, Role.VIEWER), request={"suiteId": suite})
     with pytest.raises(PermissionDenied):
-        svc.run(run_service.cancel_run, viewer(p, Role.VIEWER), run_id=uuid.uuid4())
+        svc.write(run_service.cancel_run, viewer(p, Role.VIEWER), run_id=uuid.uuid4())
     assert svc.run(run_service.list_runs, viewer(p, Role.VIEWER)).total == 0  # nothing was stored
     with pytest.raises(ValidationFailed) as info:
         svc.run(run_service.list_runs, p, status=["DONE"])
@@ -356,7 +356,7 @@ def test_scenario_mode_selection_by_tag(db: Engine, loopback: LoopbackServer) ->
         scenarios={"happy": [get_step("x")], "sad": [get_step("y")]},
         scenario_tags={"happy": ["HAPPY_PATH"], "sad": ["EXCEPTION"]},
     )
-    result = svc.run(run_service.create_runs, seeded.principal, request={"tag": "HAPPY_PATH"})
+    result = svc.write(run_service.create_runs, seeded.principal, request={"tag": "HAPPY_PATH"})
     assert [r.scenario_key for r in result.runs] == ["happy"]
     assert wait_ended(result.runs[0].id, db).status == RunStatus.PASSED
     assert result.runs[0].mode == RunMode.RUN_ALL_STEPS
@@ -379,7 +379,7 @@ def test_follower_fills_lost_events_from_the_database(db: Engine, loopback: Loop
     set_event_bus(LossyBus())
     steps = [get_step(f"s{i}", f"l-{i}", delay_ms=30) for i in range(10)]
     seeded = seed_suite(db, base_url=loopback.base_url, scenarios={"lossy": steps})
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     seen = list(follow_run(run_id, principal=seeded.principal, block_ms=200, resync_s=0.5))
     finished = [e.order_index for e in seen if isinstance(e, StepFinished)]
     assert finished == list(range(10))
@@ -401,7 +401,7 @@ def test_tenant_follower_sees_each_run_change_once(db: Engine, loopback: Loopbac
 
     thread = threading.Thread(target=follow, daemon=True)
     thread.start()
-    runs = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs
+    runs = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs
     for r in runs:
         wait_ended(r.id, db)
     wait_for(lambda: sum(isinstance(e, RunFinished) for e in seen) == 3, what="three RunFinished")
@@ -429,7 +429,7 @@ def test_runs_pin_steps_with_their_suite_defaults(db: Engine, loopback: Loopback
         suite.generation = {**suite.generation, "requestValidation": "warn"}
         session.add(suite)
         session.commit()
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     with Session(db) as session:
         run = session.get(TestRun, run_id)
         assert run is not None
@@ -461,7 +461,7 @@ def test_bound_steps_are_checked_against_the_pinned_spec(db: Engine, loopback: L
     svc.run(
         spec_service.import_spec, seeded.principal, data=spec, filename="orders.yaml", service_name="shop"
     )
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     assert wait_ended(run_id, db).status == RunStatus.FAILED
     detail = svc.run(run_service.get_run, seeded.principal, run_id=run_id)
     assert detail.steps[0].status == "PASSED"
@@ -513,7 +513,7 @@ def test_a_db_assertion_sees_the_previous_step_already_stored(
         env.db_profiles = {"runs-db": str(profile.id)}
         session.add(env)
         session.commit()
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     run = wait_ended(run_id, db)
     detail = svc.run(run_service.get_run, seeded.principal, run_id=run_id)
     assert run.status == RunStatus.PASSED, detail.steps[1].violations
@@ -556,7 +556,7 @@ def test_a_supplied_environment_is_pinned_with_its_secret_mapping(
         variables={"region": "eu"},
         secret_env={"API_TOKEN": "E1_BEARER_FOR_TEST"},
     )
-    result = svc.run(
+    result = svc.write(
         run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}, environment=supplied
     )
     run = result.runs[0]
@@ -565,7 +565,7 @@ def test_a_supplied_environment_is_pinned_with_its_secret_mapping(
     detail = svc.run(run_service.get_run, seeded.principal, run_id=run.id)
     assert detail.steps[0].request["headers"]["authorization"] == "***"  # the secret never stored
     with pytest.raises(ValidationFailed) as info:
-        svc.run(
+        svc.write(
             run_service.create_runs,
             seeded.principal,
             request={"suiteKey": "shop", "environmentName": "loopback"},
@@ -589,7 +589,9 @@ def test_an_environment_a_worker_could_not_build_is_refused_at_creation(
     ]
     for env, words in broken:
         with pytest.raises(ValidationFailed) as info:
-            svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}, environment=env)
+            svc.write(
+                run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}, environment=env
+            )
         assert info.value.field == "environmentId" and words in info.value.message, info.value.message
     with Session(db) as session:
         stored = session.get(Environment, seeded.environment_id)
@@ -598,6 +600,6 @@ def test_an_environment_a_worker_could_not_build_is_refused_at_creation(
         session.add(stored)
         session.commit()
     with pytest.raises(ValidationFailed) as info:
-        svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
+        svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
     assert "maxRedirects" in info.value.message and info.value.field == "environmentId"
     assert svc.run(run_service.list_runs, seeded.principal).total == 0

@@ -267,9 +267,9 @@ def test_cancel_stops_after_the_current_step(stack: dict[str, Any], loopback: Lo
         scenarios={"c": [get_step(f"s{i}", f"cx-{i}", delay_ms=1000) for i in range(10)]},
     )
     stack["workers"].start()
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     wait_for(lambda: len(results(engine, run_id)) >= 2, timeout=120, what="two steps recorded")
-    svc.run(run_service.cancel_run, seeded.principal, run_id=run_id)
+    svc.write(run_service.cancel_run, seeded.principal, run_id=run_id)
     stored_at_cancel = len(results(engine, run_id))
     run = wait_ended(engine, run_id)
     assert run.status == RunStatus.CANCELLED
@@ -290,7 +290,7 @@ def test_worker_killed_with_sigkill_is_replaced_and_the_run_finishes(
     steps = [get_step(f"s{i}", f"kill-{i}", delay_ms=250) for i in range(12)]
     seeded = seed_suite(engine, base_url=loopback.base_url, scenarios={"k": steps})
     first = workers.start()
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     follower, seen = start_follower(run_id, seeded.principal, engine, stack["redis"].url)
     wait_for(lambda: len(results(engine, run_id)) >= 3, timeout=120, what="three steps recorded")
     workers.kill(first, signal.SIGKILL)
@@ -317,7 +317,7 @@ def test_graceful_worker_shutdown_hands_the_run_back_at_a_step_boundary(
     steps = [get_step(f"s{i}", f"drain-{i}", delay_ms=500) for i in range(8)]
     seeded = seed_suite(engine, base_url=loopback.base_url, scenarios={"d": steps})
     first = workers.start()
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     wait_for(lambda: len(results(engine, run_id)) >= 2, timeout=120, what="two steps recorded")
     # docker stop, a deploy: SIGTERM to the main process only (it forwards it once to its workers;
     # a second SIGTERM, as a process-group signal would deliver, makes Dramatiq kill them)
@@ -341,7 +341,7 @@ def test_redis_restart_mid_run_loses_no_result(stack: dict[str, Any], loopback: 
     steps = [get_step(f"s{i}", f"redis-{i}", delay_ms=200) for i in range(15)]
     seeded = seed_suite(engine, base_url=loopback.base_url, scenarios={"r": steps})
     stack["workers"].start()
-    run_id = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    run_id = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     follower, seen = start_follower(run_id, seeded.principal, engine, private.url)
     wait_for(lambda: len(results(engine, run_id)) >= 3, timeout=120, what="three steps recorded")
     private.stop()
@@ -360,7 +360,7 @@ def test_redis_restart_mid_run_loses_no_result(stack: dict[str, Any], loopback: 
     assert finished == list(range(15))  # the outage's events came from the database, once each
     assert isinstance(seen[-1], RunFinished)
     # the worker survived the outage and takes new work from the restarted Redis
-    again = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
+    again = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"}).runs[0].id
     assert wait_ended(engine, again).status == RunStatus.PASSED
 
 
@@ -376,7 +376,7 @@ def test_step_and_run_timeouts(stack: dict[str, Any], loopback: LoopbackServer) 
     )
     stack["workers"].start(threads=2)
     step_run = (
-        svc.run(
+        svc.write(
             run_service.create_runs,
             seeded.principal,
             request={"suiteKey": "shop", "scenarioKeys": ["step"], "stepTimeoutS": 1},
@@ -385,7 +385,7 @@ def test_step_and_run_timeouts(stack: dict[str, Any], loopback: LoopbackServer) 
         .id
     )
     run_run = (
-        svc.run(
+        svc.write(
             run_service.create_runs,
             seeded.principal,
             request={"suiteKey": "shop", "scenarioKeys": ["run"], "runTimeoutS": 1.5},
@@ -414,7 +414,7 @@ def test_two_worker_processes_share_runs_and_serve_metrics(
     seeded = seed_suite(engine, base_url=loopback.base_url, scenarios=scenarios, max_parallel_runs=6)
     port = free_port()
     stack["workers"].start(processes=2, threads=1, metrics_port=port)
-    created = svc.run(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
+    created = svc.write(run_service.create_runs, seeded.principal, request={"suiteKey": "shop"})
     ended = [wait_ended(engine, r.id) for r in created.runs]
     assert {r.status for r in ended} == {RunStatus.PASSED}
     assert len({r.worker_id for r in ended}) == 2  # one thread each: both processes took runs

@@ -93,13 +93,16 @@ def test_each_section_lists_only_the_callers_tenant(migrated_pg_engine: sa.Engin
             catalog.list_members,
         ]
         for query in queries:
-            a_rows = query(session=session, principal=alpha)
-            b_rows = query(session=session, principal=beta)
+            a_page = query(session=session, principal=alpha)
+            b_page = query(session=session, principal=beta)
+            assert (a_page.total, b_page.total) == (1, 1), query.__name__
+            a_rows, b_rows = a_page.items, b_page.items
             assert len(a_rows) == 1 and len(b_rows) == 1, query.__name__
             assert "beta" not in repr(a_rows) and "alpha" not in repr(b_rows), query.__name__
 
         stranger = Principal(tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), roles=frozenset())
-        assert all(q(session=session, principal=stranger) == [] for q in queries)
+        assert all(q(session=session, principal=stranger).items == [] for q in queries)
+        assert all(q(session=session, principal=stranger).total == 0 for q in queries)
 
 
 def test_dev_principal_is_created_once(migrated_pg_engine: sa.Engine) -> None:
@@ -109,5 +112,5 @@ def test_dev_principal_is_created_once(migrated_pg_engine: sa.Engine) -> None:
         second = ensure_dev_principal(session=session)
         session.commit()
         assert first == second and first.is_development and Role.ORG_ADMIN in first.roles
-        members = catalog.list_members(session=session, principal=first)
+        members = catalog.list_members(session=session, principal=first).items
         assert [m["role"] for m in members] == ["ORG_ADMIN"]

@@ -87,7 +87,19 @@ def test_fallback_to_python_jsonschema() -> None:
 
 def test_unusable_schema_is_reported() -> None:
     compiled = CompiledSchema({"type": "string", "pattern": "[\\"})
-    assert compiled.unusable is not None and compiled.errors("x") == []
+    assert compiled.unusable is not None
+    [error] = compiled.errors("x")  # never a silent pass: the unchecked body is a violation
+    assert "not verified" in error.message
+
+
+def test_validator_failing_while_validating_reports_instead_of_passing() -> None:
+    # jsonschema-rs refuses the dangling $ref at compile time; the Python fallback accepts the schema
+    # and only fails when validation reaches the $ref. That must not look like a valid body.
+    compiled = CompiledSchema({"type": "object", "properties": {"a": {"$ref": "#/nope"}}})
+    assert compiled.engine == "jsonschema" and compiled.unusable is None
+    first = compiled.errors({"a": 1})
+    assert len(first) == 1 and "not verified" in first[0].message and "/nope" in first[0].message
+    assert compiled.unusable is not None and compiled.errors({"a": 2}) == first
 
 
 def test_validators_are_cached_per_key() -> None:

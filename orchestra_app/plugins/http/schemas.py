@@ -263,7 +263,7 @@ class CompiledSchema:
 
     def errors(self, instance: Any) -> list[SchemaError_]:
         if self.unusable:
-            return []
+            return [self._unusable_error()]
         if self._rs is not None:
             if self._rs.is_valid(instance):
                 return []
@@ -287,7 +287,13 @@ class CompiledSchema:
             return found
         except Exception as exc:  # e.g. a pattern Python's re cannot compile
             self.unusable = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
-            return []
+            # Never a silent pass: a body the validator could not check is reported, not accepted.
+            return [self._unusable_error()]
+
+    def _unusable_error(self) -> SchemaError_:
+        return SchemaError_(
+            "", "", f"the schema could not be applied, the body is not verified ({self.unusable})"
+        )
 
 
 class SpecIndex:
