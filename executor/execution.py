@@ -16,7 +16,7 @@ from executor import monitor as run_monitor
 from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.runs import RunMode
 from orchestra_app.engine import new_context, restore, run_steps
-from orchestra_app.engine.events import RunEvent, StepStarted
+from orchestra_app.engine.events import RunEvent, StepFinished, StepStarted
 from orchestra_app.observability import metrics
 from orchestra_app.observability.logging import log_context
 from orchestra_app.plugins.base import ExecutionEnvironment
@@ -76,13 +76,23 @@ def _execute_claimed(
         writer = run_store.RunWriter(claimed)
         write = writer.write
 
+        held: list[RunEvent] = []
+
         def emit(event: RunEvent) -> None:
             if monitor.draining and isinstance(event, StepStarted):
+                if held:
+                    bus.publish_many(held)
+                    held.clear()
                 raise WorkerDraining  # before the step runs: it is left for the next worker
             if event.persisted:
                 write(event)  # raises RunLost when the run was taken from this worker
-            bus.publish(event)
             metrics.observe(event)
+            # A StepFinished waits for the event right behind it (the next StepStarted, emitted
+            # microseconds later) so both go to the bus at once: half the hand-offs per step.
+            held.append(event)
+            if not isinstance(event, StepFinished):
+                bus.publish_many(held)
+                held.clear()
 
         context = new_context(run_id=run_id, data=snapshot.data, variables=snapshot.variables)
         previous = claimed.previous

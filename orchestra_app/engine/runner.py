@@ -15,8 +15,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -49,28 +47,36 @@ from orchestra_app.plugins.windows import close_windows
 log = logging.getLogger(__name__)
 
 MAX_RETRIES = 10
+COOPERATIVE_GRACE_S = 0.25  # a cooperative plugin that overruns its limit by more is failed anyway
 Emit = Callable[[RunEvent], None]
 
 
 # ---- daemon threads for steps with a timeout -----------------------------------------------------
 
 
+_Outcome = tuple[bool, Any]  # (ok, result or exception)
+
+
+class _StepTimedOut(Exception):
+    """The step did not finish within its limit (the plugin call goes on, abandoned, on its thread)."""
+
+
 class _StepThread(threading.Thread):
     def __init__(self, pool: _StepThreads) -> None:
         super().__init__(daemon=True, name="orchestra-step")
         self.pool = pool
-        self.jobs: queue.SimpleQueue[tuple[Callable[[], StepResultData], Future[StepResultData]]] = (
+        self.jobs: queue.SimpleQueue[tuple[Callable[[], StepResultData], queue.SimpleQueue[_Outcome]]] = (
             queue.SimpleQueue()
         )
 
     def run(self) -> None:
         while True:
-            fn, future = self.jobs.get()
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn())
-                except BaseException as exc:
-                    future.set_exception(exc)
+            fn, reply = self.jobs.get()
+            try:
+                outcome: _Outcome = (True, fn())
+            except BaseException as exc:
+                outcome = (False, exc)
+            reply.put(outcome)
             if not self.pool.release(self):
                 return
 
@@ -79,7 +85,8 @@ class _StepThreads:
     """Reusable daemon threads: a step that overruns its timeout is abandoned, never joined.
 
     Daemon threads (unlike ThreadPoolExecutor's) cannot keep a worker process alive at exit, and
-    an abandoned plugin call only holds its own thread until its own I/O timeout fires.
+    an abandoned plugin call only holds its own thread until its own I/O timeout fires. Results come
+    back through a SimpleQueue (cheaper than a Future's condition variable, on every step).
     """
 
     def __init__(self, keep_idle: int = 16) -> None:
@@ -87,17 +94,24 @@ class _StepThreads:
         self._lock = threading.Lock()
         self._keep_idle = keep_idle
 
-    def submit(self, fn: Callable[[], StepResultData]) -> Future[StepResultData]:
-        future: Future[StepResultData] = Future()
+    def call(self, fn: Callable[[], StepResultData], timeout: float) -> StepResultData:
+        """``fn()`` on a pooled thread; ``_StepTimedOut`` when it is not done within ``timeout``."""
+        reply: queue.SimpleQueue[_Outcome] = queue.SimpleQueue()
         with self._lock:
             thread = self._idle.pop() if self._idle else None
         if thread is None:
             thread = _StepThread(self)
-            thread.jobs.put((fn, future))
+            thread.jobs.put((fn, reply))
             thread.start()
         else:
-            thread.jobs.put((fn, future))
-        return future
+            thread.jobs.put((fn, reply))
+        try:
+            ok, value = reply.get(timeout=timeout)
+        except queue.Empty:
+            raise _StepTimedOut from None
+        if ok:
+            return value  # type: ignore[no-any-return]
+        raise value
 
     def release(self, thread: _StepThread) -> bool:
         with self._lock:
@@ -148,6 +162,28 @@ def step_timeout_for(step: ScenarioStepSpec, default_s: float | None) -> float |
     return default_s
 
 
+def _timeout_violation(step: ScenarioStepSpec, timeout_s: float | None, code: str) -> Violation:
+    what = "run" if code == "RUN_TIMEOUT" else "step"
+    limit = f"{timeout_s:.3g} s" if timeout_s is not None else "its limit"
+    return _violation(
+        ViolationType.TIMEOUT,
+        code,
+        f"step {step.alias!r} did not finish within the {what} timeout ({limit})",
+        timeoutS=timeout_s,
+    )
+
+
+def _as_engine_timeout(result: StepResultData, engine: Violation) -> None:
+    """A cooperative plugin stopped at the engine's limit: its own TIMEOUT finding becomes the
+    engine's (STEP_TIMEOUT / RUN_TIMEOUT), with the plugin's code and message kept in details."""
+    own = [v for v in result.violations if v.type == ViolationType.TIMEOUT]
+    if not own:
+        return
+    engine.details["plugin"] = {"code": own[0].code, "message": own[0].message}
+    result.violations = [engine, *(v for v in result.violations if v.type != ViolationType.TIMEOUT)]
+    result.status = StepStatus.FAILED
+
+
 def _attempt(
     step: ScenarioStepSpec,
     run: StepRunContext,
@@ -167,23 +203,20 @@ def _attempt(
     try:
         if timeout_s is None:
             result = call()
+        elif getattr(plugin, "cooperative_timeout", False):
+            # the plugin caps its own waits by run.remaining_s(): no watchdog thread needed
+            result = call()
+            if time.perf_counter() - started > timeout_s + COOPERATIVE_GRACE_S:
+                raise _StepTimedOut
+            if run.deadline is not None and time.monotonic() >= run.deadline - 0.002:
+                _as_engine_timeout(result, _timeout_violation(step, timeout_s, timeout_code))
         else:
             # the caller's context variables (log fields such as the run id) travel with the step
             context = contextvars.copy_context()
-            result = _THREADS.submit(lambda: context.run(call)).result(timeout=max(timeout_s, 0.0))
-    except FutureTimeout:
+            result = _THREADS.call(lambda: context.run(call), max(timeout_s, 0.0))
+    except _StepTimedOut:
         elapsed = round((time.perf_counter() - started) * 1000)
-        what = "run" if timeout_code == "RUN_TIMEOUT" else "step"
-        return _failed(
-            step,
-            _violation(
-                ViolationType.TIMEOUT,
-                timeout_code,
-                f"step {step.alias!r} did not finish within the {what} timeout ({timeout_s:.3g} s)",
-                timeoutS=timeout_s,
-            ),
-            elapsed,
-        )
+        return _failed(step, _timeout_violation(step, timeout_s, timeout_code), elapsed)
     except Exception as exc:  # a plugin bug must fail its step, never the run
         log.exception("plugin %s raised on step %s", plugin.id, step.alias)
         return _failed(

@@ -350,6 +350,9 @@ class ProtocolPlugin:
 
     id: ClassVar[str] = ""
     channel_types: ClassVar[tuple[ChannelType | str, ...]] = ()
+    # True when execute() caps every wait by ``run.remaining_s()`` (and so ends by ``run.deadline``):
+    # the engine then runs its steps on the run's own thread instead of a watchdog thread
+    cooperative_timeout: ClassVar[bool] = False
     config_schema: ClassVar[type[PluginConfig]] = PluginConfig
 
     spec_parser: ProtocolSpecParser | None = None

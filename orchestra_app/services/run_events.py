@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import queue
 import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -69,6 +70,9 @@ class EventBus(Protocol):
     def publish(self, event: RunEvent) -> None:
         """Appends the event to its run's and tenant's streams; never raises."""
 
+    def publish_many(self, events: Sequence[RunEvent]) -> None:
+        """``publish`` for several events at once, in order."""
+
     def read(self, key: str, after: str, *, block_ms: int, count: int = 500) -> list[Entry]:
         """Entries after id ``after`` ("0": from the start), waiting up to ``block_ms`` for one."""
 
@@ -89,10 +93,11 @@ def _keys(event: RunEvent) -> list[str]:
 class RedisEventBus:
     """Redis Streams: XADD (MAXLEN ~, EXPIRE) per event, XRANGE/XREAD BLOCK for followers.
 
-    ``publish`` only queues the event: one daemon thread per process sends everything queued in
-    one pipeline (one round trip for a burst), in order, so a run never waits on Redis. While Redis
-    is away the thread retries with a backoff; the queue is bounded (the oldest events are dropped
-    first, and followers take them from the database).
+    ``publish`` only queues the event (a SimpleQueue: no lock taken by the run's thread): one daemon
+    thread per process sends everything queued in one pipeline (one round trip for a burst), in
+    order, so a run never waits on Redis. While Redis is away the thread keeps what it could not send
+    and retries with a backoff; beyond ``queue_limit`` waiting events the oldest are dropped (the
+    database has them; followers read them there).
     """
 
     def __init__(
@@ -115,54 +120,61 @@ class RedisEventBus:
         # Short timeouts: a dead Redis must not stall the publisher for long.
         self._pub = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=1.0)
         self._readers = threading.local()
-        self._pending: deque[tuple[int, list[str], str]] = deque()
-        self._counter = 0
-        self._cond = threading.Condition()
-        self._sending = False
+        self._queue: queue.SimpleQueue[list[tuple[list[str], str]]] = queue.SimpleQueue()
+        self._busy = False  # something queued or being sent (flush() waits for False)
+        self._start_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._expired: dict[str, float] = {}  # stream key -> when its TTL was last set
         self.dropped = 0
         self.published = 0
 
     def publish(self, event: RunEvent) -> None:
-        data = json.dumps(event.to_dict(), separators=(",", ":"))
-        with self._cond:
-            if len(self._pending) >= self.queue_limit:
-                self._pending.popleft()
-                self.dropped += 1
-            self._counter += 1
-            self._pending.append((self._counter, _keys(event), data))
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._send_loop, name="orchestra-events", daemon=True)
-                self._thread.start()
-            self._cond.notify()
+        self.publish_many((event,))
+
+    def publish_many(self, events: Sequence[RunEvent]) -> None:
+        items = [(_keys(e), json.dumps(e.to_dict(), separators=(",", ":"))) for e in events]
+        self._busy = True  # before the put: the sender clears it only once the queue is empty
+        self._queue.put(items)
+        if self._thread is None:
+            with self._start_lock:
+                if self._thread is None:
+                    thread = threading.Thread(target=self._send_loop, name="orchestra-events", daemon=True)
+                    thread.start()
+                    self._thread = thread
 
     def flush(self, timeout: float = 5.0) -> bool:
-        """Waits until every queued event was sent (or ``timeout``); True when the queue is empty."""
+        """Waits until everything queued was sent (or ``timeout``); True when it was (best effort:
+        used at worker shutdown and by tests)."""
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._pending or self._sending:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(min(left, 0.05))
-            return True
+        while self._busy or not self._queue.empty():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _send_loop(self) -> None:
         backoff = 0.1
+        held: list[tuple[list[str], str]] = []  # what a failed send still owes
         while True:
-            with self._cond:
-                while not self._pending:
-                    self._cond.wait()
-                batch = list(self._pending)
-                self._sending = True
+            if not held:
+                held.extend(self._queue.get())
+                self._busy = True
+            while True:
+                try:
+                    held.extend(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if len(held) > self.queue_limit:
+                extra = len(held) - self.queue_limit
+                del held[:extra]
+                self.dropped += extra
             pipe = self._pub.pipeline(transaction=False)
-            for _, keys, data in batch:
+            for keys, data in held:
                 for key in keys:
                     maxlen = self.maxlen if key.startswith("orchestra:run:") else self.tenant_maxlen
                     pipe.xadd(key, {"e": data}, maxlen=maxlen, approximate=True)
             now = time.monotonic()
-            for key in {key for _, keys, _ in batch for key in keys}:
+            for key in {key for keys, _ in held for key in keys}:
                 # EXPIRE once a minute per stream, not with every event: the TTL is a day
                 if now - self._expired.get(key, -1e9) > 60:
                     pipe.expire(key, self.ttl_s)
@@ -172,8 +184,7 @@ class RedisEventBus:
             try:
                 pipe.execute()
             except self._redis.RedisError as exc:
-                with self._cond:
-                    self._sending = False
+                self._expired.clear()
                 log.warning(
                     "event publish failed (%s: %s); retrying, followers catch up from the database",
                     type(exc).__name__,
@@ -183,13 +194,10 @@ class RedisEventBus:
                 backoff = min(backoff * 2, 2.0)
                 continue
             backoff = 0.1
-            with self._cond:
-                last = batch[-1][0]
-                while self._pending and self._pending[0][0] <= last:  # may have been dropped meanwhile
-                    self._pending.popleft()
-                self.published += len(batch)
-                self._sending = False
-                self._cond.notify_all()
+            self.published += len(held)
+            held = []
+            if self._queue.empty():
+                self._busy = False
 
     def _reader(self, block_ms: int) -> Any:
         client = getattr(self._readers, "client", None)
@@ -236,6 +244,10 @@ class InProcessEventBus:
         self._streams: OrderedDict[str, list[tuple[int, dict[str, Any]]]] = OrderedDict()
         self._next = 0
         self._cond = threading.Condition()
+
+    def publish_many(self, events: Sequence[RunEvent]) -> None:
+        for event in events:
+            self.publish(event)
 
     def publish(self, event: RunEvent) -> None:
         data = json.loads(json.dumps(event.to_dict()))  # the same wire form as Redis

@@ -243,7 +243,7 @@ _PG_STEP = """
         INSERT INTO test_step_result (id, tenant_id, run_id, step_id, step_alias, order_index,
             status, duration_ms, actual_status_code, payload, violations, created_at, attempt, seq,
             reused_from_run_id)
-        SELECT CAST(%(id)s AS uuid), CAST(%(tenant_id)s AS uuid), owned.id,
+        SELECT gen_random_uuid(), CAST(%(tenant_id)s AS uuid), owned.id,
             CAST(%(step_id)s AS uuid), CAST(%(step_alias)s AS varchar),
             CAST(%(order_index)s AS integer), CAST(%(status)s AS varchar),
             CAST(%(duration_ms)s AS bigint), CAST(%(actual_status_code)s AS integer),
@@ -274,6 +274,7 @@ class RunWriter:
         self.engine = _writing(engine)
         self.postgres = self.engine.dialect.name == "postgresql"
         self._conn: Connection | None = None
+        self._cursor: Any = None
 
     def write(self, event: RunEvent) -> None:
         if isinstance(event, StepFinished):
@@ -288,6 +289,9 @@ class RunWriter:
                     self._touch(conn, event.seq)
 
     def close(self) -> None:
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -306,15 +310,16 @@ class RunWriter:
         for retry in (False, True):
             if self._conn is None:
                 self._conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            raw: Any = self._conn.connection.dbapi_connection
+                self._cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            cursor = self._cursor
             try:
-                with raw.cursor() as cursor:
-                    cursor.execute(sql, params)
-                    if expect_rows:
-                        return int(cursor.rowcount)
-                    row = cursor.fetchone()
-                    return int(row[0]) if row else 0
+                cursor.execute(sql, params)
+                if expect_rows:
+                    return int(cursor.rowcount)
+                row = cursor.fetchone()
+                return int(row[0]) if row else 0
             except psycopg.OperationalError:
+                raw = cursor.connection
                 broken = raw.closed or raw.broken
                 self._conn.invalidate()
                 self.close()

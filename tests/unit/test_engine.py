@@ -452,3 +452,56 @@ def test_a_window_that_cannot_open_fails_the_run_before_any_step(
     assert "'seen'" in (outcome.reason or "") and "events" in (outcome.reason or "")
     assert plugin.step_executor.calls == []
     assert [r.status for r in outcome.results.values()] == [StepStatus.SKIPPED, StepStatus.SKIPPED]
+
+
+class PoliteExecutor(ScriptExecutor):
+    """Waits as ``meta.sleep`` says but never past ``run.deadline`` (then reports its own TIMEOUT)."""
+
+    def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
+        self.calls.append(threading.current_thread().name)
+        wanted = float(step.action.meta.get("sleep", 0))
+        left = run.remaining_s()
+        time.sleep(min(wanted, left) if left is not None else wanted)
+        if left is not None and wanted > left:
+            violation = Violation(
+                type=ViolationType.TIMEOUT, code="READ_TIMEOUT", message="gave up at the limit"
+            )
+            return StepResultData(step_alias=step.alias, status=StepStatus.FAILED, violations=[violation])
+        return StepResultData(step_alias=step.alias, status=StepStatus.PASSED)
+
+
+class PolitePlugin(ProtocolPlugin):
+    id = "polite"
+    channel_types = ("GRPC",)
+    cooperative_timeout = True
+
+    def __init__(self, executor: ScriptExecutor | None = None) -> None:
+        self.step_executor = executor or PoliteExecutor()
+
+
+def grpc_step(index: int, **meta: Any) -> ScenarioStepSpec:
+    return ScenarioStepSpec(
+        order_index=index, alias=f"g{index}", channel_type="GRPC", action=ActionDefinition(meta=meta)
+    )
+
+
+def test_cooperative_plugins_run_on_the_runs_thread_and_their_timeouts_become_the_engines(
+    registry: PluginRegistry,
+) -> None:
+    polite = PolitePlugin()
+    registry.register(polite)
+    outcome = run_steps(
+        [grpc_step(0), grpc_step(1, sleep=5), grpc_step(2)], env(), step_timeout_s=0.3, registry=registry
+    )
+    assert polite.step_executor.calls == [threading.current_thread().name] * 3  # no watchdog thread
+    timed_out = outcome.results[1]
+    assert timed_out.status == StepStatus.FAILED
+    assert [v.code for v in timed_out.violations] == ["STEP_TIMEOUT"]
+    assert timed_out.violations[0].details["plugin"]["code"] == "READ_TIMEOUT"
+    assert outcome.results[2].status == StepStatus.PASSED
+
+
+def test_a_cooperative_plugin_that_overruns_is_failed_anyway(registry: PluginRegistry) -> None:
+    registry.register(PolitePlugin(ScriptExecutor()))  # claims to cooperate, then sleeps regardless
+    outcome = run_steps([grpc_step(0, sleep=0.8)], env(), step_timeout_s=0.2, registry=registry)
+    assert outcome.results[0].violations[0].code == "STEP_TIMEOUT"
