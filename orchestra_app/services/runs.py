@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID, uuid4
 
 import sqlalchemy as sa
@@ -257,6 +257,21 @@ def _planned_count(run: TestRun) -> int:
 # ---- resolving what to run -------------------------------------------------------------------------
 
 
+M = TypeVar("M", ScenarioSuite, Environment, TestDataSet, TestRun)
+
+
+def _tenant_row(
+    session: Session, principal: Principal, model: type[M], row_id: UUID, *, field: str, what: str
+) -> M:
+    """The caller's tenant's row ``row_id`` of ``model``; NotFound naming ``field`` otherwise."""
+    row = session.exec(
+        select(model).where(model.id == row_id, model.tenant_id == principal.tenant_id)  # type: ignore[arg-type]
+    ).first()
+    if row is None:
+        raise NotFound(f"{what} {row_id} not found", field=field)
+    return row
+
+
 def _latest_versions(scenarios: Sequence[TestScenario]) -> list[TestScenario]:
     """One row per (suite, key): the highest version (older versions stay for old runs)."""
     best: dict[tuple[UUID, str], TestScenario] = {}
@@ -271,14 +286,7 @@ def _suite(session: Session, principal: Principal, req: RunRequest) -> ScenarioS
     if req.suite_id is not None and req.suite_key is not None:
         raise ValidationFailed("give suiteId or suiteKey, not both", field="suiteKey")
     if req.suite_id is not None:
-        suite = session.exec(
-            select(ScenarioSuite).where(
-                ScenarioSuite.id == req.suite_id, ScenarioSuite.tenant_id == principal.tenant_id
-            )
-        ).first()
-        if suite is None:
-            raise NotFound(f"suite {req.suite_id} not found", field="suiteId")
-        return suite
+        return _tenant_row(session, principal, ScenarioSuite, req.suite_id, field="suiteId", what="suite")
     if req.suite_key is not None:
         suite = session.exec(
             select(ScenarioSuite)
@@ -368,12 +376,9 @@ def _environment(session: Session, principal: Principal, req: RunRequest) -> Env
     if req.environment_id is not None and req.environment_name is not None:
         raise ValidationFailed("give environmentId or environmentName, not both", field="environmentName")
     if req.environment_id is not None:
-        env = session.exec(
-            select(Environment).where(Environment.id == req.environment_id, Environment.tenant_id == tenant)
-        ).first()
-        if env is None:
-            raise NotFound(f"environment {req.environment_id} not found", field="environmentId")
-        return env
+        return _tenant_row(
+            session, principal, Environment, req.environment_id, field="environmentId", what="environment"
+        )
     if req.environment_name is not None:
         env = session.exec(
             select(Environment).where(
@@ -501,11 +506,9 @@ def _data_sets(
     if req.data_set_id is not None and req.data_set_tag is not None:
         raise ValidationFailed("give dataSetId or dataSetTag, not both", field="dataSetTag")
     if req.data_set_id is not None:
-        explicit = session.exec(
-            select(TestDataSet).where(TestDataSet.id == req.data_set_id, TestDataSet.tenant_id == tenant)
-        ).first()
-        if explicit is None:
-            raise NotFound(f"data set {req.data_set_id} not found", field="dataSetId")
+        explicit = _tenant_row(
+            session, principal, TestDataSet, req.data_set_id, field="dataSetId", what="data set"
+        )
         candidates = [explicit]
     else:
         candidates = list(session.exec(select(TestDataSet).where(TestDataSet.tenant_id == tenant)).all())
@@ -619,11 +622,7 @@ def _from_run(
 ) -> tuple[TestRun | None, TestScenario | None]:
     if req.from_run_id is None:
         return None, None
-    run = session.exec(
-        select(TestRun).where(TestRun.id == req.from_run_id, TestRun.tenant_id == principal.tenant_id)
-    ).first()
-    if run is None:
-        raise NotFound(f"test run {req.from_run_id} not found", field="fromRunId")
+    run = _tenant_row(session, principal, TestRun, req.from_run_id, field="fromRunId", what="test run")
     if run.status not in TERMINAL_STATUSES:
         raise ValidationFailed(
             f"run {run.id} is {run.status.value}; reuse a run that has ended", field="fromRunId"
@@ -894,12 +893,7 @@ def list_runs(
 
 
 def _load(session: Session, principal: Principal, run_id: UUID) -> TestRun:
-    run = session.exec(
-        select(TestRun).where(TestRun.id == run_id, TestRun.tenant_id == principal.tenant_id)
-    ).first()
-    if run is None:
-        raise NotFound(f"test run {run_id} not found", field="runId")
-    return run
+    return _tenant_row(session, principal, TestRun, run_id, field="runId", what="test run")
 
 
 def get_run(*, session: Session, principal: Principal, run_id: UUID) -> TestRunDetail:
