@@ -197,7 +197,7 @@ def create_api(extra_routes: list[BaseRoute] | None = None) -> Starlette:
     ``/api/v1/...`` path) is served at the top level, ahead of the mount. The exception handlers of
     ``api/common.py`` apply to all of them.
     """
-    extra = [*runs_api.top_level_routes(), *(extra_routes or [])]  # /metrics
+    extra = [*(extra_routes or []), *runs_api.top_level_routes()]  # /metrics (a caller's extras win)
     inside = [r for r in extra if getattr(r, "path", "").startswith("/v1/")]
     outside = [r for r in extra if r not in inside]
     routes = [*v1_routes(), *inside, Route("/v1/{section}", list_section, methods=["GET"])]
