@@ -1,7 +1,7 @@
 """Suite specs: the specs a suite binds to (scoped binding, issue 10 item 2).
 
 Revision ID: 950a3e0eb424
-Revises: aacc03107dfc
+Revises: 5072763a6344
 Create Date: 2026-11-29 09:37:09.233786
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '950a3e0eb424'
-down_revision: str | None = 'aacc03107dfc'
+down_revision: str | None = '5072763a6344'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

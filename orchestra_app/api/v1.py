@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from orchestra_app.api import runs as runs_api
 from orchestra_app.api.common import (
     API_PREFIX,
     EXCEPTION_HANDLERS,
@@ -187,6 +188,7 @@ def v1_routes() -> list[BaseRoute]:
         Route("/v1/specs", _collection(import_spec), methods=["GET", "POST"]),
         Route("/v1/specs/{id}", _detail(catalog.spec_detail, "spec_id"), methods=["GET"]),
         Route("/v1/suites/{id}", _detail(catalog.suite_detail, "suite_id"), methods=["GET"]),
+        *runs_api.routes(),  # /v1/testruns...
     ]
 
 
@@ -198,8 +200,9 @@ def create_api(extra_routes: list[BaseRoute] | None = None) -> Starlette:
     ``/api/v1/...`` path) is served at the top level, ahead of the mount. The exception handlers of
     ``api/common.py`` apply to all of them.
     """
-    inside = [r for r in extra_routes or [] if getattr(r, "path", "").startswith("/v1/")]
-    outside = [r for r in extra_routes or [] if r not in inside]
+    extra = [*(extra_routes or []), *runs_api.top_level_routes()]  # /metrics (a caller's extras win)
+    inside = [r for r in extra if getattr(r, "path", "").startswith("/v1/")]
+    outside = [r for r in extra if r not in inside]
     routes = [*v1_routes(), *inside, Route("/v1/{section}", list_section, methods=["GET"])]
     return Starlette(
         routes=[*outside, Route(API_PREFIX, not_found), Mount(API_PREFIX, routes=routes)],

@@ -10,6 +10,7 @@ from components.layout import page
 from components.tables import more_rows_note
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import binding
+from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
 from state.base import SECTION_LIMIT, AppState, SectionState, blocking, error_text
@@ -32,6 +33,8 @@ class SuitesState(AppState):
     chaining: list[dict[str, str]] = []
     chain_overrides: dict[str, str] = {}
     chain_message: str = ""
+    run_message: str = ""
+    run_error: str = ""
 
     @rx.event
     async def select_suite(self, suite_id: str) -> None:
@@ -77,6 +80,20 @@ class SuitesState(AppState):
             return
         names = ", ".join(f"{r.service_name} {r.version}" for r in rows) or "none"
         self.spec_message = f"This suite binds to: {names}"
+
+    @rx.event
+    async def run_suite(self, suite_id: str) -> None:
+        """Starts one run per active scenario of the suite (RUN_ALL_STEPS, the tenant's environment)."""
+        self.run_message, self.run_error = "", ""
+        try:
+            principal = await self.caller()
+            request = {"suiteId": suite_id, "triggeredBy": "ui"}
+            result = await blocking(svc.write, run_service.create_runs, principal, request=request)
+        except Exception as exc:
+            self.run_error = error_text(exc, where="run suite")
+            return
+        waiting = f", {result.pending} waiting for a free slot" if result.pending else ""
+        self.run_message = f"{len(result.runs)} run(s) started ({result.queued} queued{waiting})."
 
     @rx.event
     def set_override(self, node_id: str, value: str) -> None:
@@ -176,11 +193,20 @@ def _suites_table() -> rx.Component:
                         rx.table.cell(row["tags"]),
                         rx.table.cell(row["created_at"]),
                         rx.table.cell(
-                            rx.button(
-                                "Bind endpoints",
-                                size="1",
-                                variant="soft",
-                                on_click=SuitesState.select_suite(row["id"]),
+                            rx.hstack(
+                                rx.button(
+                                    "Bind endpoints",
+                                    size="1",
+                                    variant="soft",
+                                    on_click=SuitesState.select_suite(row["id"]),
+                                ),
+                                rx.button(
+                                    "Run",
+                                    size="1",
+                                    on_click=SuitesState.run_suite(row["id"]),
+                                    class_name="run-suite",
+                                ),
+                                spacing="2",
                             )
                         ),
                     ),
@@ -351,9 +377,35 @@ def _chaining_panel() -> rx.Component:
 ON_LOAD = [AppState.load_identity, SectionState.load_suites]
 
 
+def _run_feedback() -> rx.Component:
+    return rx.fragment(
+        rx.cond(
+            SuitesState.run_message != "",
+            rx.callout(
+                rx.hstack(
+                    rx.text(SuitesState.run_message),
+                    rx.link("See runs", href="/runs", id="see-runs"),
+                    spacing="2",
+                ),
+                icon="play",
+                color_scheme="green",
+                id="run-result",
+                width="100%",
+            ),
+        ),
+        rx.cond(
+            SuitesState.run_error != "",
+            rx.callout(
+                SuitesState.run_error, icon="triangle-alert", color_scheme="red", id="run-error", width="100%"
+            ),
+        ),
+    )
+
+
 def index() -> rx.Component:
     return page(
         TITLE,
+        _run_feedback(),
         _suites_table(),
         more_rows_note(SectionState.more.get("suites", ""), note_id="suites-more"),
         _binding_panel(),
