@@ -39,6 +39,7 @@ def sidebar() -> rx.Component:
         rx.divider(),
         *[_nav_link(label, href, icon) for label, href, icon in SECTIONS],
         width="13rem",
+        min_width="13rem",
         min_height="100vh",
         padding="1rem",
         spacing="1",
@@ -65,7 +66,13 @@ def identity_badge() -> rx.Component:
 
 
 def page(title: str, *children: rx.Component, actions: rx.Component | None = None) -> rx.Component:
+    """The layout every route uses: a skip link, the navigation, the title bar and the content.
+
+    The content column may shrink below its children's natural width (``min_width=0``): a wide
+    table wraps its cells instead of widening the page, so 1280 px never scrolls sideways.
+    """
     return rx.hstack(
+        rx.link("Skip to content", href="#content", class_name="skip-link", id="skip-link"),
         sidebar(),
         rx.vstack(
             rx.hstack(
@@ -74,13 +81,20 @@ def page(title: str, *children: rx.Component, actions: rx.Component | None = Non
                 identity_badge(),
                 width="100%",
                 align="center",
+                wrap="wrap",
             ),
             *([actions] if actions is not None else []),
             *children,
             padding="1.5rem",
             width="100%",
+            # the sidebar takes its 13rem out of the row: without min_width=0 the content keeps its
+            # widest child's width and runs off the right edge
+            min_width="0",
+            flex="1",
             spacing="4",
             as_="main",
+            id="content",
+            tab_index=-1,
         ),
         align="start",
         spacing="0",

@@ -12,6 +12,7 @@ from orchestra_app.pages import (
     data_sets,
     environments,
     home,
+    not_found,
     processes,
     reports,
     runs,
@@ -20,7 +21,7 @@ from orchestra_app.pages import (
 )
 from orchestra_app.settings import get_settings
 
-PAGES = [home, processes, specs, suites, data_sets, environments, runs, reports, admin]
+PAGES = [home, processes, specs, suites, data_sets, environments, runs, reports, admin, not_found]
 
 
 async def _embedded_worker() -> None:
@@ -35,7 +36,7 @@ async def _embedded_worker() -> None:
 
 bootstrap.wire()  # create_runs / cancel enqueue through Dramatiq (Redis, or the in-process stub broker)
 configure_logging()  # JSON lines with tenant/run fields; unexpected errors logged with an id
-app = rx.App(api_transformer=create_api())
+app = rx.App(api_transformer=create_api(), stylesheets=["/orchestra.css"])
 app.register_lifespan_task(_embedded_worker)
 for module in PAGES:
     app.add_page(

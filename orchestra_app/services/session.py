@@ -80,11 +80,25 @@ def write_on(
 
 
 def section_rows(
-    section: str, principal: Principal, *, limit: int = catalog.DEFAULT_LIMIT, offset: int = 0
+    section: str,
+    principal: Principal,
+    *,
+    limit: int = catalog.DEFAULT_LIMIT,
+    offset: int = 0,
+    search: str | None = None,
+    filter: str | None = None,
 ) -> catalog.Listing:
+    """One page of a section, optionally narrowed by a search text and the section's filter value."""
     query = SECTION_QUERIES[section]
     with session_scope() as session:
-        return query(session=session, principal=principal, limit=limit, offset=offset)
+        return query(
+            session=session,
+            principal=principal,
+            limit=limit,
+            offset=offset,
+            search=search or None,
+            filter=filter or None,
+        )
 
 
 def with_session(fn: Callable[[Session], T]) -> T:
