@@ -11,6 +11,7 @@ from orchestra_app.pages import (
     data_sets,
     environments,
     home,
+    process_version,
     processes,
     reports,
     runs,
@@ -19,7 +20,7 @@ from orchestra_app.pages import (
 )
 from orchestra_app.settings import get_settings
 
-PAGES = [home, processes, specs, suites, data_sets, environments, runs, reports, admin]
+PAGES = [home, processes, process_version, specs, suites, data_sets, environments, runs, reports, admin]
 
 
 async def _embedded_worker() -> None:
