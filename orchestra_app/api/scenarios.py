@@ -34,7 +34,7 @@ async def _json_body(
     if not data.strip():
         raise ValidationFailed("the request body is empty: send a JSON object", field="body")
     try:
-        body = json.loads(data)
+        body = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, RecursionError):
         raise ValidationFailed("the request body is not UTF-8 JSON", field="body") from None
     except json.JSONDecodeError as exc:

@@ -65,12 +65,24 @@ class Decision:
     ids: str  # the same by ids, shown on hover: "Gateway_InStock → Flow_InStock"
 
 
-def describe_decisions(graph: ControlFlowGraph, decisions: Mapping[str, Any]) -> list[Decision]:
-    """A scenario's decisions (test_scenario.path.decisions) by the names of gateways and flows."""
+def describe_decisions(
+    graph: ControlFlowGraph, decisions: Mapping[str, Any], path_nodes: Sequence[str] = ()
+) -> list[Decision]:
+    """A scenario's decisions (test_scenario.path.decisions) by the names of gateways and flows, in the
+    order the path reaches them (jsonb does not keep key order)."""
     nodes = {n.id: n for n in graph.nodes}
     flows = {f.id: f for f in graph.flows}
+    first: dict[str, int] = {}
+    for i, node_id in enumerate(path_nodes):
+        first.setdefault(node_id, i)
+
+    def position(item: tuple[str, Any]) -> tuple[int, str]:
+        point, decision = item
+        where = str(decision.get("header", point)) if isinstance(decision, Mapping) else point
+        return (first.get(point, first.get(where, len(path_nodes))), point)
+
     out: list[Decision] = []
-    for point, decision in decisions.items():
+    for point, decision in sorted(decisions.items(), key=position):
         if not isinstance(decision, Mapping):
             continue
         if decision.get("loop"):

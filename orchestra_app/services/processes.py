@@ -404,7 +404,9 @@ def version_detail(*, session: Session, principal: Principal, version_id: UUID) 
             ).all()
         )
         for s in latest:
-            names, ids = decisions_text(describe_decisions(graph, s.path.get("decisions", {})))
+            names, ids = decisions_text(
+                describe_decisions(graph, s.path.get("decisions", {}), s.path.get("nodes", []))
+            )
             scenarios.append(
                 {
                     "id": str(s.id),

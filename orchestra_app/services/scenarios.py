@@ -46,7 +46,7 @@ from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.services import audit
 from orchestra_app.services.concurrency import locked
 from orchestra_app.services.guards import require
-from orchestra_app.services.step_checks import FieldProblem, blocking_problems, check_steps
+from orchestra_app.services.step_checks import FieldProblem, blocking_problems, check_step
 
 MAX_STEPS = 500
 MAX_TAGS = 20
@@ -66,6 +66,13 @@ class StepDraft(DomainModel):
     source_node_id: str | None = Field(default=None, max_length=300)
 
 
+def _check_tags(value: list[str]) -> list[str]:
+    for i, tag in enumerate(value):
+        if not tag.strip() or len(tag) > 100:
+            raise ValueError(f"tag {i + 1} must be 1-100 characters")
+    return value
+
+
 class ScenarioDraft(DomainModel):
     """What a save stores: the scenario's name, tags and its steps in order."""
 
@@ -76,10 +83,7 @@ class ScenarioDraft(DomainModel):
     @field_validator("tags")
     @classmethod
     def _tags(cls, value: list[str]) -> list[str]:
-        for i, tag in enumerate(value):
-            if not tag.strip() or len(tag) > 100:
-                raise ValueError(f"tag {i + 1} must be 1-100 characters")
-        return value
+        return _check_tags(value)
 
 
 class ScenarioInvalid(ValidationFailed):
@@ -187,28 +191,60 @@ def _field_of(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts)
 
 
-def parse_draft(document: Any) -> tuple[ScenarioDraft | None, list[FieldProblem]]:
-    """The draft and every problem in it (shape first, then the steps' contents), field by field.
+class _DraftHead(DomainModel):
+    name: str = Field(min_length=1, max_length=500)
+    tags: list[str] = Field(default_factory=list, max_length=MAX_TAGS)
+    steps: list[Any] = Field(default_factory=list, max_length=MAX_STEPS)
 
-    Pure: the editor calls it on every change, a save calls it before it touches the database.
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: list[str]) -> list[str]:
+        return _check_tags(value)
+
+
+def _shape_problems(exc: ValidationError, prefix: str = "") -> list[FieldProblem]:
+    problems = []
+    for err in exc.errors()[:50]:
+        where = prefix + _field_of(tuple(err["loc"]))
+        message = str(err["msg"])
+        if err["type"] == "extra_forbidden":
+            message = f"unknown field {str(err['loc'][-1])!r}"
+        problems.append(FieldProblem(where.rstrip("."), message.removeprefix("Value error, ")))
+    return problems
+
+
+def parse_draft(document: Any) -> tuple[ScenarioDraft | None, list[FieldProblem]]:
+    """The draft and every problem in it, field by field, in step order (warnings included).
+
+    Pure: the editor calls it on every change, a save calls it before it touches the database. A step
+    whose shape is wrong (an unknown kind) does not hide the other steps' problems.
     """
     if not isinstance(document, dict):
         return None, [FieldProblem("", f"a scenario is a JSON object, got {type(document).__name__}")]
     try:
-        draft = ScenarioDraft.model_validate(document)
+        head = _DraftHead.model_validate(document)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors()[:50]:
-            where = _field_of(tuple(err["loc"]))
-            message = err["msg"]
-            if err["type"] == "extra_forbidden":
-                message = f"unknown field {str(err['loc'][-1])!r}"
-            problems.append(FieldProblem(where, message.removeprefix("Value error, ")))
+        return None, _shape_problems(exc)
+    problems: list[FieldProblem] = []
+    if not clean_name(head.name):
+        problems.append(FieldProblem("name", "the name must contain a visible character"))
+    steps: list[StepDraft] = []
+    earlier: list[str] = []
+    shape_ok = True
+    for index, raw in enumerate(head.steps):
+        try:
+            steps.append(StepDraft.model_validate(raw))
+        except ValidationError as exc:
+            problems.extend(_shape_problems(exc, f"steps.{index}."))
+            shape_ok = False
+        if isinstance(raw, dict):
+            problems.extend(check_step(raw, index, earlier))
+            alias = str(raw.get("alias", ""))
+            if alias and alias not in earlier:
+                earlier.append(alias)
+    if not shape_ok:
         return None, problems
-    name = clean_name(draft.name)
-    problems = [] if name else [FieldProblem("name", "the name must contain a visible character")]
-    problems.extend(check_steps([s.to_json_dict() for s in draft.steps]))
-    return draft, problems
+    return ScenarioDraft(name=head.name, tags=head.tags, steps=steps), problems
 
 
 # ---- reading ----------------------------------------------------------------------------------------
@@ -274,7 +310,8 @@ def get_scenario(*, session: Session, principal: Principal, scenario_id: UUID) -
     names = _user_names(session, {h.updated_by for h in history})
     graph = ControlFlowGraph.model_validate(version.control_flow_graph) if version else ControlFlowGraph()
     decisions = [
-        {"text": d.text, "ids": d.ids} for d in describe_decisions(graph, scenario.path.get("decisions", {}))
+        {"text": d.text, "ids": d.ids}
+        for d in describe_decisions(graph, scenario.path.get("decisions", {}), scenario.path.get("nodes", []))
     ]
     return ScenarioDetail(
         id=scenario.id,
