@@ -15,12 +15,25 @@ from orchestra_app.pages import (
     processes,
     reports,
     runs,
+    scenario,
     specs,
     suites,
 )
 from orchestra_app.settings import get_settings
 
-PAGES = [home, processes, process_version, specs, suites, data_sets, environments, runs, reports, admin]
+PAGES = [
+    home,
+    processes,
+    process_version,
+    scenario,
+    specs,
+    suites,
+    data_sets,
+    environments,
+    runs,
+    reports,
+    admin,
+]
 
 
 async def _embedded_worker() -> None:
