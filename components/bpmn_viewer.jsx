@@ -1,6 +1,6 @@
 // BPMN viewer for Orchestra: bpmn-js NavigatedViewer (pan by drag, zoom by ctrl+wheel and buttons),
 // markers on nodes and flows (scenario path, step status, coverage), names with ids on hover.
-// Models without layout (no BPMNDI) are laid out by bpmn-auto-layout when `autoLayout` is set.
+// Models without layout (no BPMNDI) arrive with Orchestra's own layout (importers/bpmn_layout.py).
 import React, { useEffect, useRef, useState } from "react";
 import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 import "bpmn-js/dist/assets/diagram-js.css";
@@ -74,7 +74,6 @@ export function BpmnViewer(props) {
     markers,
     labels,
     focus,
-    autoLayout,
     height,
     onElementClick,
     onRendered,
@@ -100,15 +99,8 @@ export function BpmnViewer(props) {
     viewerRef.current = viewer;
     applied.current = {};
     (async () => {
-      let text = xml;
-      let laidOut = false;
       try {
-        if (autoLayout) {
-          const { layoutProcess } = await import("bpmn-auto-layout");
-          text = await layoutProcess(xml);
-          laidOut = true;
-        }
-        const result = await viewer.importXML(text);
+        const result = await viewer.importXML(xml);
         // StrictMode mounts twice in development: a destroyed viewer's import is simply dropped.
         if (cancelled) return;
         viewer.get("canvas").zoom("fit-viewport", "auto");
@@ -125,11 +117,10 @@ export function BpmnViewer(props) {
           container.current.dataset.rendered = "true";
           container.current.dataset.shapes = String(shapes);
           container.current.dataset.connections = String(connections);
-          container.current.dataset.autoLayout = laidOut ? "true" : "false";
         }
         setReady((n) => n + 1);
         if (onRendered)
-          onRendered({ shapes, connections, warnings: (result.warnings || []).length, autoLayout: laidOut });
+          onRendered({ shapes, connections, warnings: (result.warnings || []).length });
       } catch (err) {
         if (cancelled) return;
         if (container.current) container.current.dataset.rendered = "failed";
@@ -141,7 +132,7 @@ export function BpmnViewer(props) {
       viewerRef.current = null;
       viewer.destroy();
     };
-  }, [xml, autoLayout]);
+  }, [xml]);
 
   useEffect(() => {
     const viewer = viewerRef.current;

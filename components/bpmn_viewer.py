@@ -7,7 +7,6 @@ from typing import Any
 import reflex as rx
 
 BPMN_JS = "bpmn-js@18.31.1"
-AUTO_LAYOUT = "bpmn-auto-layout@1.3.0"
 
 # Marker classes the viewer styles (components/bpmn_viewer.jsx); state sends {elementId: [class, ...]}.
 PATH = "o-path"
@@ -35,18 +34,16 @@ def _click_spec(element_id: rx.Var[str]) -> tuple[rx.Var[str]]:
 
 class BpmnViewer(rx.NoSSRComponent):
     """``xml``: the BPMN source; ``markers``: {element id: [marker class]}; ``labels``: {id: name}
-    for hover titles; ``focus``: one element drawn in red (a clicked node); ``auto_layout``: lay out a
-    model that has no BPMNDI before drawing it."""
+    for hover titles; ``focus``: one element drawn in red (a clicked node)."""
 
     library = rx.asset("bpmn_viewer.jsx", shared=True).importable_path  # type: ignore[attr-defined]
     tag = "BpmnViewer"
-    lib_dependencies: list[str] = [BPMN_JS, AUTO_LAYOUT]
+    lib_dependencies: list[str] = [BPMN_JS]
 
     xml: rx.Var[str]
     markers: rx.Var[dict[str, list[str]]]
     labels: rx.Var[dict[str, str]]
     focus: rx.Var[str]
-    auto_layout: rx.Var[bool]
     height: rx.Var[str]
 
     on_element_click: rx.EventHandler[_click_spec]  # type: ignore[type-arg,valid-type]

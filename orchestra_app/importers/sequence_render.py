@@ -21,9 +21,10 @@ _ENTITY = {"#": "#35;", ";": "#59;", "%": "#37;", "<": "#60;", ">": "#62;", "{":
 
 
 def escape(text: str) -> str:
-    """One line of mermaid label text: entity codes for the characters mermaid treats as syntax."""
-    flat = re.sub(r"\s*[\r\n]+\s*", " ", text).strip()
-    return "".join(_ENTITY.get(ch, ch) for ch in flat)
+    """One line of mermaid label text: entity codes for the characters mermaid treats as syntax,
+    line breaks as ``<br>`` (mermaid's own)."""
+    lines = [line.strip() for line in re.split(r"\r\n|\r|\n", text.strip())]
+    return "<br>".join("".join(_ENTITY.get(ch, ch) for ch in line) for line in lines)
 
 
 class _Writer:
@@ -115,6 +116,10 @@ def graph_to_mermaid(graph: ControlFlowGraph) -> str:
     head = ["sequenceDiagram"]
     if graph.name:
         head.append(f"    title {escape(graph.name)}")
+    for ref in ids:  # receivers too: their lane is lane_<id as a slug> (importers/sequence_graph.py)
+        slug = re.sub(r"\W+", "_", ref).strip("_") or "participant"
+        if lanes.get(f"lane_{slug}"):
+            display.setdefault(ref, str(lanes[f"lane_{slug}"]))
     head.extend(
         f"    participant {alias} as {escape(display.get(ref, ref)) or alias}" for ref, alias in ids.items()
     )

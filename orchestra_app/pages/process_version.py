@@ -147,11 +147,7 @@ class VersionState(AppState):
     @rx.event
     def rendered(self, info: dict[str, Any]) -> None:
         self.render_error = ""
-        if info.get("autoLayout"):
-            self.render_note = (
-                "This file has no diagram layout (no BPMNDI); Orchestra laid it out automatically."
-            )
-        elif info.get("source") == "generated":
+        if info.get("source") == "generated":
             self.render_note = (
                 "Drawn from the imported model (the stored text is not mermaid, or mermaid could not "
                 "draw it as imported)."
@@ -276,7 +272,6 @@ def _diagram() -> rx.Component:
             markers=VersionState.markers,
             labels=VersionState.labels,
             focus=VersionState.focus,
-            auto_layout=~VersionState.has_layout,
             height="460px",
             on_element_click=VersionState.element_clicked,
             on_rendered=VersionState.rendered,
@@ -304,8 +299,8 @@ def _diagram() -> rx.Component:
         rx.cond(
             ~VersionState.has_layout & (VersionState.kind == "bpmn") & (VersionState.xml != ""),
             rx.callout(
-                "This BPMN file carries no diagram layout (BPMNDI): the drawing below is an automatic "
-                "layout, not the author's.",
+                "This BPMN file carries no diagram layout (BPMNDI): Orchestra laid it out from the "
+                "process graph, so the drawing is not the author's.",
                 icon="info",
                 color_scheme="blue",
                 id="no-layout-note",
@@ -418,11 +413,15 @@ def _scenario_table() -> rx.Component:
                     lambda row: rx.table.row(
                         rx.table.cell(row["key"]),
                         rx.table.cell(row["name"]),
-                        rx.table.cell(row["version"]),
-                        rx.table.cell(row["steps"]),
-                        rx.table.cell(rx.text(row["decisions"], title=row["decision_ids"], size="2")),
+                        rx.table.cell(row["version"], width="4rem"),
+                        rx.table.cell(row["steps"], width="3.5rem"),
                         rx.table.cell(
-                            rx.hstack(
+                            rx.text(
+                                row["decisions"], title=row["decision_ids"], size="2", class_name="decisions"
+                            )
+                        ),
+                        rx.table.cell(
+                            rx.vstack(
                                 rx.button(
                                     "Show path",
                                     size="1",
@@ -437,8 +436,10 @@ def _scenario_table() -> rx.Component:
                                     href="/scenarios/" + row["id"],
                                     id="open-" + row["key"],
                                 ),
-                                spacing="2",
-                            )
+                                spacing="1",
+                                align="stretch",
+                            ),
+                            width="7rem",
                         ),
                         background=rx.cond(
                             VersionState.selected_scenario == row["id"], rx.color("accent", 3), "transparent"

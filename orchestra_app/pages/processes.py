@@ -275,7 +275,11 @@ def _scenario_table() -> rx.Component:
                         rx.table.cell(row["nodes"]),
                         rx.table.cell(row["steps"]),
                         # decisions by the names of gateways and flows; the ids on hover
-                        rx.table.cell(rx.text(row["decisions"], title=row["decision_ids"], size="2")),
+                        rx.table.cell(
+                            rx.text(
+                                row["decisions"], title=row["decision_ids"], size="2", class_name="decisions"
+                            )
+                        ),
                         rx.table.cell(
                             rx.link(
                                 rx.button("Open", size="1", variant="outline", tab_index=-1),

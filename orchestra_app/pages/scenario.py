@@ -411,6 +411,20 @@ class ScenarioState(AppState):
         ]
 
     @rx.event
+    async def reload_latest(self) -> Any:
+        """After a conflict: open the newest version (this tab's edits are dropped)."""
+        try:
+            principal = await self.caller()
+            detail = await blocking(
+                svc.run, scenario_service.get_scenario, principal, scenario_id=UUID(self.info["id"])
+            )
+        except Exception as exc:
+            self.save_error = error_text(exc, where="reload scenario")
+            return None
+        self.dirty = False
+        return [rx.call_script(_dirty_js(False)), rx.redirect(f"/scenarios/{detail.latest_id}")]
+
+    @rx.event
     def discard(self) -> Any:
         self.dirty = False
         return [rx.call_script(_dirty_js(False)), ScenarioState.load]
@@ -722,6 +736,7 @@ def _step_list() -> rx.Component:
                     min_width="0",
                     justify="between",
                     id="step-" + step["alias"],
+                    class_name="step-button",
                     title=step["kind"] + " " + step["channel"] + ": " + step["name"],
                 ),
                 rx.icon_button(
@@ -777,7 +792,6 @@ def _diagram() -> rx.Component:
                 markers=ScenarioState.markers,
                 labels=ScenarioState.labels,
                 focus=ScenarioState.focus_node,
-                auto_layout=~ScenarioState.has_layout,
                 height="340px",
                 id="bpmn-diagram",
             ),
@@ -822,7 +836,7 @@ def _banners() -> rx.Component:
                     rx.button(
                         "Reload the newest version",
                         size="1",
-                        on_click=ScenarioState.discard,
+                        on_click=ScenarioState.reload_latest,
                         id="reload-after-conflict",
                     ),
                     spacing="2",

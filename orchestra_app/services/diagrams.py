@@ -33,6 +33,7 @@ from orchestra_app.domain.diagram import (
 from orchestra_app.domain.errors import NotFound, OrchestraError
 from orchestra_app.domain.graph import ControlFlowGraph, SourceType
 from orchestra_app.domain.tenancy import Principal
+from orchestra_app.importers.bpmn_layout import add_layout
 from orchestra_app.importers.sequence import looks_like_sequence, parse_sequence
 from orchestra_app.importers.sequence_render import document_to_mermaid, graph_to_mermaid
 from orchestra_app.importers.xml_safety import parse_xml
@@ -84,9 +85,10 @@ def source_bytes(principal: Principal, uri: str) -> bytes:
         raise NotFound("the source file of this version is no longer in the artifact store") from None
 
 
-def bpmn_for_viewer(data: bytes, filename: str) -> tuple[str, bool]:
-    """(XML text bpmn-js can read, whether it has layout): parsed by the hardened reader (no entities,
-    no network, encoding fixes), namespace spellings normalised."""
+def bpmn_for_viewer(data: bytes, filename: str, graph: ControlFlowGraph | None = None) -> tuple[str, bool]:
+    """(XML text bpmn-js can read, whether the file has its own layout): parsed by the hardened
+    reader (no entities, no network, encoding fixes), namespace spellings normalised; a file without
+    BPMNDI gets Orchestra's layout made from ``graph`` (importers/bpmn_layout.py)."""
     parsed = parse_xml(data, filename=filename)
     has_layout = next(parsed.root.iter(f"{{{DI_NS}}}BPMNShape", "{*}BPMNShape"), None) is not None
     text = etree.tostring(parsed.root, encoding="unicode")
@@ -94,6 +96,11 @@ def bpmn_for_viewer(data: bytes, filename: str) -> tuple[str, bool]:
         lambda m: f"{m.group(1)}{m.group(2)}{DI_NS if m.group(3).endswith('/DI') else MODEL_NS}{m.group(2)}",
         text,
     )
+    if not has_layout and graph is not None:
+        # our own serialisation of an already vetted document: the plain parser is safe here
+        root = etree.fromstring(text.encode(), etree.XMLParser(resolve_entities=False, no_network=True))
+        if add_layout(root, graph):
+            text = etree.tostring(root, encoding="unicode")
     return text, has_layout
 
 
@@ -106,7 +113,7 @@ def version_diagram(*, session: Session, principal: Principal, version_id: UUID)
         return _sequence(principal, version.source_uri, filename, graph, labels)
     data = source_bytes(principal, version.source_uri)
     try:
-        text, has_layout = bpmn_for_viewer(data, filename)
+        text, has_layout = bpmn_for_viewer(data, filename, graph)
     except OrchestraError as exc:
         return Diagram(kind="bpmn", file=filename, labels=labels, has_layout=False, problem=str(exc))
     return Diagram(kind="bpmn", file=filename, source=text, has_layout=has_layout, labels=labels)
