@@ -235,7 +235,7 @@ def check_form(name: str, tags: str, forms: list[dict[str, str]]) -> FormCheck:
         steps.append(read.step)
         problems += read.problems
     document = {"name": name, "tags": [t.strip() for t in tags.split(",") if t.strip()], "steps": steps}
-    unreadable = {p.field for p in problems}
+    unreadable = {p.field for p in problems if p.pointer is None}  # a whole field that is not JSON
     _draft, checked = parse_draft(document)
     # A field that could not be read as JSON is judged by that message, not by the empty stand-in.
     problems += [p for p in checked if p.field not in unreadable]

@@ -15,7 +15,7 @@ from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import diagrams
 from orchestra_app.services import processes as process_service
 from orchestra_app.services import session as svc
-from state.base import AppState, blocking, error_text
+from state.base import AppState, blocking, error_text, route_tail
 
 ROUTE = "/processes/versions/[version_id]"
 TITLE = "Process version"
@@ -70,10 +70,6 @@ class VersionState(AppState):
     focus: str = ""
 
     @rx.var
-    def route_version(self) -> str:
-        return str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
-
-    @rx.var
     def selected_name(self) -> str:
         for row in self.scenarios:
             if row["id"] == self.selected_scenario:
@@ -116,7 +112,7 @@ class VersionState(AppState):
     async def load(self) -> None:
         self.loading, self.page_error, self.render_error, self.render_note = True, "", "", ""
         self.focus, self.overlay_error = "", ""
-        raw = self.route_version
+        raw = route_tail(self)
         try:
             version_id = parse_uuid(raw, name="version")
             principal = await self.caller()

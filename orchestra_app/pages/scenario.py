@@ -16,7 +16,7 @@ from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import diagrams, scenario_editor
 from orchestra_app.services import scenarios as scenario_service
 from orchestra_app.services import session as svc
-from state.base import AppState, blocking, error_text
+from state.base import AppState, blocking, error_text, route_tail
 from state.scenario_form import (
     CHANNELS,
     KINDS,
@@ -102,10 +102,6 @@ class ScenarioState(AppState):
     endpoint_search: str = ""
     data_paths: list[str] = []
     response_paths: dict[str, list[str]] = {}
-
-    @rx.var
-    def route_scenario(self) -> str:
-        return str(self.router.url.path).rstrip("/").rsplit("/", 1)[-1]
 
     @rx.var
     def cur(self) -> dict[str, str]:
@@ -207,7 +203,7 @@ class ScenarioState(AppState):
         self.loading, self.page_error, self.save_error, self.conflict = True, "", "", ""
         self.saving = False
         try:
-            scenario_id = parse_uuid(self.route_scenario, name="scenario")
+            scenario_id = parse_uuid(route_tail(self), name="scenario")
             principal = await self.caller()
             data = await blocking(_load_all, principal, scenario_id)
         except Exception as exc:
@@ -253,16 +249,17 @@ class ScenarioState(AppState):
         self.draft_name, self.draft_tags = detail.name, ", ".join(detail.tags)
         self.steps = [to_form(s) for s in detail.steps]
         self.selected, self.endpoint_search, self.dirty = 0, "", False
-        self._revalidate()
+        await self._revalidate()
         self.loading = False
         return rx.call_script(GUARD_JS + _dirty_js(False))
 
-    def _revalidate(self) -> None:
-        check = check_form(self.draft_name, self.draft_tags, self.steps)
+    async def _revalidate(self) -> None:
+        # pure, but a draft of hundreds of steps is real CPU work: kept off the event loop too
+        check = await blocking(check_form, self.draft_name, self.draft_tags, list(self.steps))
         self.errors, self.warnings, self.error_count = check.errors, check.warnings, check.count
 
-    def _changed(self) -> Any:
-        self._revalidate()
+    async def _changed(self) -> Any:
+        await self._revalidate()
         self.save_error = ""
         if not self.dirty:
             self.dirty = True
@@ -272,14 +269,14 @@ class ScenarioState(AppState):
     # ---- editing ------------------------------------------------------------------------------------
 
     @rx.event
-    def set_name(self, value: str) -> Any:
+    async def set_name(self, value: str) -> Any:
         self.draft_name = value
-        return self._changed()
+        return await self._changed()
 
     @rx.event
-    def set_tags(self, value: str) -> Any:
+    async def set_tags(self, value: str) -> Any:
         self.draft_tags = value
-        return self._changed()
+        return await self._changed()
 
     @rx.event
     def select_step(self, index: int) -> None:
@@ -287,20 +284,20 @@ class ScenarioState(AppState):
             self.selected = index
             self.endpoint_search = ""
 
-    def _set(self, field: str, value: str) -> Any:
+    async def _set(self, field: str, value: str) -> Any:
         if not 0 <= self.selected < len(self.steps):
             return None
         step = dict(self.steps[self.selected])
         step[field] = value
         self.steps[self.selected] = step
-        return self._changed()
+        return await self._changed()
 
     @rx.event
-    def set_field(self, field: str, value: str) -> Any:
-        return self._set(field, value)
+    async def set_field(self, field: str, value: str) -> Any:
+        return await self._set(field, value)
 
     @rx.event
-    def set_setting(self, key: str, value: str) -> Any:
+    async def set_setting(self, key: str, value: str) -> Any:
         """A side-effect setting; the step is no longer a generated placeholder once one is set."""
         if not 0 <= self.selected < len(self.steps):
             return None
@@ -316,38 +313,38 @@ class ScenarioState(AppState):
             except ValueError:
                 pass
         self.steps[self.selected] = step
-        return self._changed()
+        return await self._changed()
 
     @rx.event
     def set_endpoint_search(self, value: str) -> None:
         self.endpoint_search = value
 
     @rx.event
-    def choose_endpoint(self, value: str) -> Any:
-        return self._set("endpoint", "" if value == "__none__" else value)
+    async def choose_endpoint(self, value: str) -> Any:
+        return await self._set("endpoint", "" if value == "__none__" else value)
 
     @rx.event
-    def add_step(self) -> Any:
+    async def add_step(self) -> Any:
         taken = [s.get("alias", "") for s in self.steps]
         self.steps.insert(self.selected + 1 if self.steps else 0, new_form(len(self.steps), taken))
         self.selected = self.selected + 1 if len(self.steps) > 1 else 0
-        return self._changed()
+        return await self._changed()
 
     @rx.event
-    def remove_step(self, index: int) -> Any:
+    async def remove_step(self, index: int) -> Any:
         if 0 <= index < len(self.steps):
             self.steps.pop(index)
             self.selected = min(self.selected, max(len(self.steps) - 1, 0))
-            return self._changed()
+            return await self._changed()
         return None
 
     @rx.event
-    def move_step(self, index: int, delta: int) -> Any:
+    async def move_step(self, index: int, delta: int) -> Any:
         target = index + delta
         if 0 <= index < len(self.steps) and 0 <= target < len(self.steps):
             self.steps[index], self.steps[target] = self.steps[target], self.steps[index]
             self.selected = target
-            return self._changed()
+            return await self._changed()
         return None
 
     @rx.event
@@ -359,7 +356,7 @@ class ScenarioState(AppState):
     @rx.event
     async def save(self) -> Any:
         self.save_error, self.conflict = "", ""
-        check = check_form(self.draft_name, self.draft_tags, self.steps)
+        check = await blocking(check_form, self.draft_name, self.draft_tags, list(self.steps))
         self.errors, self.warnings, self.error_count = check.errors, check.warnings, check.count
         if check.count:
             first = next(iter(check.errors))
