@@ -10,6 +10,8 @@ const CSS = `
 .orchestra-sequence .o-path { stroke: #3e63dd !important; stroke-width: 3px !important; }
 .orchestra-sequence text.o-path { fill: #3e63dd !important; stroke: none !important; font-weight: 700; }
 .orchestra-sequence .o-msg-dim { opacity: 0.35; }
+.orchestra-sequence .o-focus { stroke: #e5484d !important; stroke-width: 4px !important; }
+.orchestra-sequence text.o-focus { fill: #e5484d !important; stroke: none !important; font-weight: 700; }
 .orchestra-sequence .o-status-passed { stroke: #18794e !important; stroke-width: 3px !important; }
 .orchestra-sequence text.o-status-passed { fill: #18794e !important; stroke: none !important; }
 .orchestra-sequence .o-status-failed { stroke: #cd2b31 !important; stroke-width: 3px !important; }

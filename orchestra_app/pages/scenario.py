@@ -186,6 +186,9 @@ class ScenarioState(AppState):
     @rx.var
     def markers(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {e: [PATH] for e in self.path_elements}
+        node = self.cur.get("node", "")
+        if node and self.kind == "sequence":  # the BPMN viewer outlines it through its focus prop
+            out[node] = [*out.get(node, []), "o-focus"]
         return out
 
     @rx.var
