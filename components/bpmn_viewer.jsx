@@ -111,7 +111,7 @@ export function BpmnViewer(props) {
           if (onElementClick) onElementClick(element.id);
         });
         const registry = viewer.get("elementRegistry");
-        const shapes = registry.filter((e) => e.type !== "label" && !e.waypoints).length;
+        const shapes = registry.filter((e) => e.type !== "label" && !e.waypoints && !!e.parent).length;
         const connections = registry.filter((e) => !!e.waypoints).length;
         if (container.current) {
           container.current.dataset.rendered = "true";

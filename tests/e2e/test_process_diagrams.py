@@ -247,3 +247,91 @@ def test_edit_a_scenario_save_reload_clone_and_conflict(app_url: str, browser: B
     page.locator("#clone-scenario").click()
     expect(page.locator("#scenario-heading")).to_have_text("S002-copy version 1", timeout=30_000)
     page.screenshot(path=str(SHOTS / "scenario-cloned.png"), full_page=True)
+
+
+def _record_run(app_db_url: str, scenario_id: str, statuses: list[str]) -> None:
+    """A finished run as the engine records it (run row + one result per step that ran)."""
+    import uuid as _uuid
+
+    from sqlmodel import Session, col, select
+
+    from orchestra_app.db.engine import make_engine
+    from orchestra_app.db.tables import (
+        RunMode,
+        RunStatus,
+        ScenarioStep,
+        TestRun,
+        TestScenario,
+        TestStepResult,
+    )
+    from orchestra_app.db.types import utcnow
+    from orchestra_app.domain.steps import StepStatus
+
+    engine = make_engine(app_db_url)
+    try:
+        with Session(engine) as session:
+            scenario = session.get(TestScenario, _uuid.UUID(scenario_id))
+            assert scenario is not None
+            steps = session.exec(
+                select(ScenarioStep)
+                .where(ScenarioStep.scenario_id == scenario.id)
+                .order_by(col(ScenarioStep.order_index))
+            ).all()
+            run = TestRun(
+                tenant_id=scenario.tenant_id,
+                scenario_id=scenario.id,
+                scenario_version=scenario.version,
+                mode=RunMode.RUN_ALL_STEPS,
+                status=RunStatus.FAILED if "FAILED" in statuses else RunStatus.PASSED,
+                started_at=utcnow(),
+                finished_at=utcnow(),
+            )
+            session.add(run)
+            session.flush()
+            for step, status in zip(steps, statuses, strict=False):
+                session.add(
+                    TestStepResult(
+                        tenant_id=scenario.tenant_id,
+                        run_id=run.id,
+                        step_id=step.id,
+                        step_alias=step.alias,
+                        order_index=step.order_index,
+                        status=StepStatus(status),
+                    )
+                )
+            session.commit()
+    finally:
+        engine.dispose()
+
+
+def _choose_overlay(page: Page, label: str) -> None:
+    page.locator("#overlay-select").click()
+    page.get_by_role("option", name=label).click()
+
+
+def test_run_status_and_coverage_overlays(app_url: str, app_db_url: str, small: Page) -> None:
+    shop = _import(app_url, SHOP_BPMN, "u1-shop-runs")
+    # S001: the order call passes, its orders-table check fails, the rest is skipped (stop on failure)
+    _record_run(app_db_url, shop["scenarios"]["S001"], ["PASSED", "FAILED"] + ["SKIPPED"] * 7)
+    _record_run(app_db_url, shop["scenarios"]["S002"], ["PASSED", "PASSED"])
+    page = small
+    page.goto(f"{app_url}/processes/versions/{shop['version_id']}")
+    expect(page.locator("#bpmn-diagram .orchestra-bpmn")).to_have_attribute(
+        "data-rendered", "true", timeout=60_000
+    )
+    _choose_overlay(page, "Run: step status")
+    failed = '#bpmn-diagram .djs-shape.o-status-failed[data-element-id="Task_CreateOrder"]'
+    expect(page.locator(failed)).to_have_count(1, timeout=30_000)
+    skipped = '#bpmn-diagram .djs-shape.o-status-skipped[data-element-id="Task_AuthorisePayment"]'
+    expect(page.locator(skipped)).to_have_count(1)
+    expect(page.locator("#run-select")).to_contain_text("FAILED")
+    page.screenshot(path=str(SHOTS / "process-version-run-status.png"), full_page=True)
+    _choose_overlay(page, "Coverage of the last runs")
+    expect(page.locator("#coverage-note")).to_contain_text("exercised by the last 2 run(s)", timeout=30_000)
+    covered = '#bpmn-diagram .djs-connection.o-covered[data-element-id="Flow_OutOfStock"]'
+    expect(page.locator(covered)).to_have_count(1)
+    uncovered = '#bpmn-diagram .djs-connection.o-uncovered[data-element-id="Flow_ToAuthorise"]'
+    expect(page.locator(uncovered)).to_have_count(1)  # S001 stopped before it
+    passed = '#bpmn-diagram .djs-shape.o-status-passed[data-element-id="Task_CreateOrder"]'
+    expect(page.locator(passed)).to_have_count(1)  # the newest run (S002) passed it
+    page.screenshot(path=str(SHOTS / "process-version-coverage.png"), full_page=True)
