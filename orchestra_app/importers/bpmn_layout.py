@@ -292,3 +292,63 @@ def add_layout(root: etree._Element, graph: ControlFlowGraph) -> int:
         for x, y in points:
             etree.SubElement(edge, f"{{{DD_DI_NS}}}waypoint", x=_n(x), y=_n(y))
     return drawn
+
+
+def graph_to_bpmn(graph: ControlFlowGraph) -> etree._Element:
+    """BPMN XML rebuilt from the controlFlowGraph (when the source file is not available): processes,
+    their nodes (sub-processes nested, boundary events attached), sequence flows, and a collaboration
+    with the pools and message flows. No extensions, conditions or documentation: it is for drawing."""
+    m = f"{{{MODEL_NS}}}"
+    root = etree.Element(f"{m}definitions", nsmap={None: MODEL_NS}, id="Definitions_orchestra_graph")
+    root.set("targetNamespace", "https://orchestra.dev/generated")
+    nodes = {n.id: n for n in graph.nodes}
+    if graph.participants:
+        collaboration = etree.SubElement(root, f"{m}collaboration", id="Collaboration_orchestra_graph")
+        for participant in graph.participants:
+            el = etree.SubElement(collaboration, f"{m}participant", id=participant.id)
+            if participant.name:
+                el.set("name", participant.name)
+            if participant.process_id:
+                el.set("processRef", participant.process_id)
+        for flow in graph.flows:
+            if flow.kind == "message":
+                etree.SubElement(
+                    collaboration, f"{m}messageFlow", id=flow.id, sourceRef=flow.source, targetRef=flow.target
+                )
+    for process in graph.processes:
+        proc = etree.SubElement(root, f"{m}process", id=process.id)
+        if process.name:
+            proc.set("name", process.name)
+        containers: dict[str, etree._Element] = {process.id: proc}
+        pending = [n for n in graph.nodes if n.process_id == process.id]
+        while pending:  # parents before children, whatever order the graph lists them in
+            later = []
+            for node in pending:
+                parent = containers.get(node.parent_id or process.id)
+                if parent is None:
+                    if node.parent_id not in nodes:  # a parent that is not a node: put it at the top
+                        parent = proc
+                    else:
+                        later.append(node)
+                        continue
+                el = etree.SubElement(parent, f"{m}{node.type}", id=node.id)
+                if node.name:
+                    el.set("name", node.name)
+                if node.attached_to:
+                    el.set("attachedToRef", node.attached_to)
+                containers[node.id] = el
+            if len(later) == len(pending):
+                break
+            pending = later
+        for flow in graph.flows:
+            if flow.kind != "sequence" or nodes.get(flow.source) is None:
+                continue
+            if nodes[flow.source].process_id != process.id:
+                continue
+            parent = containers.get(nodes[flow.source].parent_id or process.id, proc)
+            el = etree.SubElement(
+                parent, f"{m}sequenceFlow", id=flow.id, sourceRef=flow.source, targetRef=flow.target
+            )
+            if flow.name:
+                el.set("name", flow.name)
+    return root

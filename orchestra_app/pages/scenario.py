@@ -11,7 +11,7 @@ import reflex as rx
 from components.bpmn_viewer import PATH, bpmn_viewer
 from components.layout import page
 from components.sequence_diagram import sequence_diagram
-from orchestra_app.domain.errors import Conflict
+from orchestra_app.domain.errors import Conflict, OrchestraError
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import diagrams, scenario_editor
 from orchestra_app.services import scenarios as scenario_service
@@ -60,9 +60,12 @@ def _load_all(principal: Any, scenario_id: UUID) -> dict[str, Any]:
         )
         drawing = None
         if detail.process_version_id is not None:
-            drawing = diagrams.version_diagram(
-                session=session, principal=principal, version_id=detail.process_version_id
-            )
+            try:
+                drawing = diagrams.version_diagram(
+                    session=session, principal=principal, version_id=detail.process_version_id
+                )
+            except OrchestraError as exc:  # the editor works without a drawing
+                drawing = diagrams.Diagram(kind="bpmn", file="", has_layout=False, problem=str(exc))
         return {"detail": detail, "context": context, "diagram": drawing}
 
     return svc.with_session(read)

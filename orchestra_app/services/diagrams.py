@@ -33,7 +33,7 @@ from orchestra_app.domain.diagram import (
 from orchestra_app.domain.errors import NotFound, OrchestraError
 from orchestra_app.domain.graph import ControlFlowGraph, SourceType
 from orchestra_app.domain.tenancy import Principal
-from orchestra_app.importers.bpmn_layout import add_layout
+from orchestra_app.importers.bpmn_layout import add_layout, graph_to_bpmn
 from orchestra_app.importers.sequence import looks_like_sequence, parse_sequence
 from orchestra_app.importers.sequence_render import document_to_mermaid, graph_to_mermaid
 from orchestra_app.importers.xml_safety import parse_xml
@@ -111,11 +111,20 @@ def version_diagram(*, session: Session, principal: Principal, version_id: UUID)
     labels = element_labels(graph)
     if graph.source_type == SourceType.SEQUENCE:
         return _sequence(principal, version.source_uri, filename, graph, labels)
-    data = source_bytes(principal, version.source_uri)
     try:
-        text, has_layout = bpmn_for_viewer(data, filename, graph)
+        text, has_layout = bpmn_for_viewer(source_bytes(principal, version.source_uri), filename, graph)
     except OrchestraError as exc:
-        return Diagram(kind="bpmn", file=filename, labels=labels, has_layout=False, problem=str(exc))
+        # Drawn from the imported graph instead (Orchestra's layout): the page still shows the process.
+        root = graph_to_bpmn(graph)
+        add_layout(root, graph)
+        return Diagram(
+            kind="bpmn",
+            file=filename,
+            source=etree.tostring(root, encoding="unicode"),
+            has_layout=False,
+            labels=labels,
+            problem=f"{exc}; drawn from the imported process graph instead",
+        )
     return Diagram(kind="bpmn", file=filename, source=text, has_layout=has_layout, labels=labels)
 
 

@@ -172,8 +172,14 @@ def test_drawings_come_from_the_tenants_artifact_store_only(shop: Any, tmp_path:
         row.source_uri = other
         session.add(row)
         session.commit()
-    with pytest.raises(NotFound, match="not stored"), session_scope(engine) as session:
-        diagrams.version_diagram(session=session, principal=principal, version_id=result.version_id)
+    with session_scope(engine) as session:
+        fallback = diagrams.version_diagram(
+            session=session, principal=principal, version_id=result.version_id
+        )
+    assert "not stored" in fallback.problem and not fallback.has_layout
+    # drawn from the imported graph, not from any file: the author's layout is gone, the nodes are there
+    assert "Definitions_orchestra_graph" in fallback.source and 'id="Task_CreateOrder"' in fallback.source
+    assert "BPMNPlane_orchestra_layout" in fallback.source
     stranger = Principal(tenant_id=uuid.uuid4(), user_id=uuid.uuid4(), roles=frozenset({Role.ORG_ADMIN}))
     with pytest.raises(NotFound), session_scope(engine) as session:
         diagrams.version_diagram(session=session, principal=stranger, version_id=sequence.version_id)

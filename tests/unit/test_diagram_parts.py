@@ -17,7 +17,7 @@ from orchestra_app.domain.diagram import (
 )
 from orchestra_app.domain.graph import ControlFlowGraph
 from orchestra_app.importers.bpmn import import_bpmn
-from orchestra_app.importers.bpmn_layout import DC_NS, DI_NS, layout_graph
+from orchestra_app.importers.bpmn_layout import DC_NS, DI_NS, add_layout, layout_graph
 from orchestra_app.importers.sequence import import_sequence, parse_sequence
 from orchestra_app.importers.sequence_render import document_to_mermaid, escape, graph_to_mermaid
 from orchestra_app.services.diagrams import bpmn_for_viewer
@@ -176,3 +176,19 @@ def test_viewer_xml_normalises_namespace_spellings_and_drops_entities() -> None:
     assert 'xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"' in text
     with pytest.raises(Exception, match="entit"):
         bpmn_for_viewer(b'<!DOCTYPE d [<!ENTITY x "y">]><definitions>&x;</definitions>', "bomb.bpmn")
+
+
+@pytest.mark.parametrize("name", ["bpmn/all_elements.bpmn", "generation/dangling_gateway.bpmn"])
+def test_graph_rebuilt_as_bpmn_has_every_node_and_flow(name: str) -> None:
+    from orchestra_app.importers.bpmn_layout import graph_to_bpmn
+
+    graph = import_bpmn((FIXTURES / name).read_bytes(), filename="model.bpmn")
+    root = graph_to_bpmn(graph)
+    assert add_layout(root, graph) > len(graph.nodes) - 1
+    again = import_bpmn(etree.tostring(root), filename="rebuilt.bpmn")
+    assert {n.id for n in again.nodes} == {n.id for n in graph.nodes}
+    assert {(f.id, f.source, f.target) for f in again.flows} == {
+        (f.id, f.source, f.target) for f in graph.flows
+    }
+    parents = {n.id: (n.parent_id, n.attached_to) for n in graph.nodes}
+    assert {n.id: (n.parent_id, n.attached_to) for n in again.nodes} == parents
