@@ -29,6 +29,7 @@ from orchestra_app.generation.routes import (
     TokenGraph,
     plan_route,
     reach,
+    toward_joins,
     unreached_reasons,
 )
 from orchestra_app.generation.steps import node_has_step
@@ -144,6 +145,7 @@ class _Generator:
         self._combos: dict[tuple[str, Region], list[Option] | None] = {}
         self._expanding: set[str] = set()
         self._joins: dict[str, str | None] = {}
+        self._meetings: dict[str, frozenset[str]] = {}
 
     # -- suite -----------------------------------------------------------------------------------
 
@@ -171,7 +173,7 @@ class _Generator:
         stats = self.stats
         stats.walks = self.walker.walks
         stats.nodes_visited = self.walker.nodes_visited
-        stats.graph_visits = prep.work + self.graph.visits + self._dist_visits
+        stats.graph_visits = prep.work + self.graph.visits + self._dist_visits + self.walker.search_visits
         return SuitePlan(
             strategy=self.strategy,
             scenarios=scenarios,
@@ -253,7 +255,11 @@ class _Generator:
             if plan is None:
                 self.failed[goal] = UncoveredReason.LOOP_LIMIT
                 continue
-            run = self.walker.run(region, RouteChooser(prep, plan, dist, covered), scope, route=True)
+            # Only a pending terminate makes a join short of tokens wait (else it is released anyway):
+            # then the tokens the route does not steer head for the joins it passes.
+            toward = toward_joins(self.graph, plan) if prep.terminates else None
+            chooser = RouteChooser(prep, plan, dist, covered, self.graph.calm_distances(), toward)
+            run = self.walker.run(region, chooser, scope, route=True)
             if goal not in run.keys:
                 self.failed[goal] = UncoveredReason.NO_TOKEN_PATH
                 continue
@@ -440,16 +446,20 @@ class _Generator:
             return None  # a branch that re-enters its own split, or nested too deep: walk it flat
         prep = self.prep
         join = self._join(split)
-        forbidden = region.forbidden | ({join} if join else set())
+        # Every join where tokens of two branches meet waits for the merged walk: a branch walked on
+        # its own must not fire it (a branch that never reaches the block's join, e.g. one ending in
+        # a terminate end event, would otherwise leave the others to fire their join once each).
+        forbidden = region.forbidden | self._meeting_joins(split)
         skip = region.skip_loops | {r.id for r in prep.loops_of_node.get(split, ())}
         self._expanding.add(split)
         try:
             variants: list[list[Run]] = []
-            for edge_id in prep.out[split]:
+            for edge_id in self.walker.branch_order(split):
                 branch = Region(
                     starts=(((prep.edges[edge_id].target, edge_id),),),
                     forbidden=frozenset(forbidden),
                     skip_loops=frozenset(skip),
+                    branch=True,
                 )
                 cap = min(self.limit, BRANCH_VARIANT_CAP)
                 variants.append(self._paths(branch, prep.scope_key(prep.nodes[split]), cap))
@@ -472,6 +482,42 @@ class _Generator:
             options.append(Option("combo", keys, payload=picked, next=join))
         self._combos[cache_key] = options
         return options
+
+    def _meeting_joins(self, split: str) -> frozenset[str]:
+        """Joins that tokens of at least two branches of ``split`` reach, up to the block's own join."""
+        cached = self._meetings.get(split)
+        if cached is not None:
+            return cached
+        prep = self.prep
+        outs = prep.out[split]
+        full = (1 << len(outs)) - 1
+        masks: dict[str, int] = {}
+        heap: list[tuple[int, str]] = []
+        for bit, edge_id in enumerate(outs):
+            target = prep.edges[edge_id].target
+            if target not in masks:
+                masks[target] = 0
+                heapq.heappush(heap, (prep.topo.get(target, 0), target))
+            masks[target] |= 1 << bit
+        meeting: set[str] = set()
+        while heap:
+            _, nid = heapq.heappop(heap)
+            self._dist_visits += 1
+            mask = masks[nid]
+            if prep.is_parking(nid) and mask & (mask - 1):
+                meeting.add(nid)
+                if mask == full:
+                    break  # the block's join: beyond it every token comes through it
+            for e in prep.out[nid]:
+                if e in prep.back:
+                    continue
+                target = prep.edges[e].target
+                if target not in masks:
+                    masks[target] = 0
+                    heapq.heappush(heap, (prep.topo.get(target, 0), target))
+                masks[target] |= mask
+        cached = self._meetings[split] = frozenset(meeting)
+        return cached
 
     def _join(self, split: str) -> str | None:
         """The topologically first join gateway every branch of ``split`` reaches (None: they never meet).

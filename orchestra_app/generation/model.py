@@ -46,7 +46,7 @@ class UncoveredReason(StrEnum):
     NO_PATH_FROM_START = "NO_PATH_FROM_START"  # no start, implicit start, boundary or event leads to it
     UNMATCHED_LINK = "UNMATCHED_LINK"  # only a link catch event that no link throw names leads to it
     DETACHED_BOUNDARY = "DETACHED_BOUNDARY"  # only a boundary event attached to no activity leads to it
-    COMPENSATION_ONLY = "COMPENSATION_ONLY"  # only a compensation handler leads to it
+    COMPENSATION_ONLY = "COMPENSATION_ONLY"  # only a compensation handler (or boundary event) leads to it
     CAPPED = "CAPPED"  # reachable, but max_scenarios stopped the suite first
     LOOP_LIMIT = "LOOP_LIMIT"  # reachable only by running a loop more often than max_loop allows
     NO_TOKEN_PATH = "NO_TOKEN_PATH"  # the graph connects it, but no token walk took it

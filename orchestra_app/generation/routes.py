@@ -29,6 +29,7 @@ class TokenGraph:
         self._succ: dict[str, list[tuple[Move, str]]] = {}
         self._pred: dict[str, list[tuple[Move, str]]] | None = None
         self._ends: tuple[dict[str, int], dict[str, tuple[Move, str]]] | None = None
+        self._calm: dict[str, int] | None = None
 
     def succ(self, nid: str) -> list[tuple[Move, str]]:
         moves = self._succ.get(nid)
@@ -78,6 +79,34 @@ class TokenGraph:
             if scope in prep.nodes and not prep.nodes[scope].triggered_by_event:
                 moves.append((("exit", scope), scope))
         return moves
+
+    def calm_distances(self) -> dict[str, int]:
+        """Moves to the nearest end that is not a terminate end event (nodes that can reach one).
+
+        A token that a route does not need heads there: a terminate would end the route's own
+        tokens too, and the joins the route passes wait for the other tokens.
+        """
+        if self._calm is None:
+            terminates = self.prep.terminates
+            if not terminates:
+                self._calm = self.end_distances()[0]
+                return self._calm
+            dist: dict[str, int] = {}
+            queue: deque[str] = deque()
+            pred = self.pred
+            for nid in self.prep.nodes:
+                if not self.succ(nid) and nid not in terminates:
+                    dist[nid] = 0
+                    queue.append(nid)
+            while queue:
+                nid = queue.popleft()
+                self.visits += 1
+                for _, source in pred[nid]:
+                    if source not in dist:
+                        dist[source] = dist[nid] + 1
+                        queue.append(source)
+            self._calm = dist
+        return self._calm
 
     def end_distances(self) -> tuple[dict[str, int], dict[str, tuple[Move, str]]]:
         """Moves to the nearest end from every node that can reach one (reverse BFS, computed once)."""
@@ -347,38 +376,59 @@ class _LoopTally:
 class RouteChooser:
     """Follows a planned route at every choice point it passes; elsewhere heads for the nearest end."""
 
-    def __init__(self, prep: Prepared, plan: RoutePlan, dist: dict[str, int], covered: set[Hashable]) -> None:
+    def __init__(
+        self,
+        prep: Prepared,
+        plan: RoutePlan,
+        dist: dict[str, int],
+        covered: set[Hashable],
+        calm: dict[str, int] | None = None,
+        toward: dict[str, int] | None = None,
+    ) -> None:
         self.prep = prep
         self.alt = plan.alt
         self.dist = dist
+        self.calm = calm if calm is not None else dist
+        self.toward = toward or {}  # moves to the parallel joins the route passes (their other tokens)
         self.covered = covered
         self.queues: dict[str, deque[Hashable]] = {}
+        # Moves the route makes after its goal: another token passing the same point earlier must
+        # not take them (an interruption would cancel a token the goal may still need, a branch
+        # toward a terminate end event would end the scope before the goal).
+        self.late: dict[str, deque[Hashable]] = {}
+        self.goal = plan.moves[plan.goal_index][1]
+        self.reached = False  # the goal was seen taken at a choice point (late moves may run)
         self.branches: dict[str, deque[str]] = {}
         self.loops_needed: dict[str, int] = {}
-        for move in plan.moves:
+        for index, move in enumerate(plan.moves):
             kind = move[0]
+            events = self.late if index > plan.goal_index else self.queues
             if kind == "flow":
                 flow = move[1]
                 source = prep.edges[flow].source
                 if prep.split[source] in (SplitKind.XOR, SplitKind.OR):
-                    self.queues.setdefault(source, deque()).append(flow)
+                    events.setdefault(source, deque()).append(flow)
                 elif prep.split[source] is SplitKind.AND:
                     self.branches.setdefault(source, deque()).append(flow)
                 rec = prep.loop_of_back.get(flow)
                 if rec is not None:
                     self.loops_needed[rec.id] = self.loops_needed.get(rec.id, 0) + 1
+                end = prep.nodes[prep.edges[flow].target]
+                if end.id in prep.terminates:
+                    # Several tokens may wait at terminate end events: the route's one ends the scope.
+                    events.setdefault(f"terminate:{prep.scope_key(end)}", deque()).append(flow)
             elif kind == "boundary":
                 attached = prep.nodes[move[1]].attached_to or ""
-                self.queues.setdefault(f"boundary:{attached}", deque()).append(("boundary", move[1]))
+                events.setdefault(f"boundary:{attached}", deque()).append(("boundary", move[1]))
             elif kind == "esp":
                 scope = prep.scope_key(prep.nodes[move[1]])
-                self.queues.setdefault(f"esp:{scope}", deque()).append(("esp", move[1], move[2]))
+                events.setdefault(f"esp:{scope}", deque()).append(("esp", move[1], move[2]))
 
     def offer(self, point: str, options: list[Option]) -> None:
         return None
 
     def wants(self, point: str) -> bool:
-        return bool(self.queues.get(point))
+        return bool(self.queues.get(point)) or (self.reached and bool(self.late.get(point)))
 
     def first_branch(self, split: str) -> str | None:
         queue = self.branches.get(split)
@@ -387,7 +437,10 @@ class RouteChooser:
     def choose(self, run: Run, point: str, options: list[Option]) -> int:
         if point == "start":
             return min(self.alt, len(options) - 1)
+        self.reached = self.reached or self.goal in run.keys
         queue = self.queues.get(point)
+        if not queue and self.reached:
+            queue = self.late.get(point)
         if queue:
             found = _index_of(options, queue[0])
             if found is not None:
@@ -401,13 +454,51 @@ class RouteChooser:
             return counts.index(wanted)
         if kind == "normal":
             return 0  # no boundary event or event subprocess unless the route takes it
-        best, best_rank = 0, (INF, True, 0)
+        best, best_rank = 0, (INF, INF, INF, True, 0)
         for i, option in enumerate(options):
             fresh = any(k not in self.covered and k not in run.keys for k in option.keys)
-            rank = (self.dist.get(option.next, INF) if option.next else INF, not fresh, i)
+            nxt = option.next
+            rank = (
+                # A token the route does not steer helps the joins the route passes, then ends, away
+                # from terminate end events (a join short of a token does not fire before one).
+                self.toward.get(nxt, INF) if nxt else INF,
+                self.calm.get(nxt, INF) if nxt else INF,
+                self.dist.get(nxt, INF) if nxt else INF,
+                not fresh,
+                i,
+            )
             if rank < best_rank:
                 best, best_rank = i, rank
         return best
+
+
+def toward_joins(graph: TokenGraph, plan: RoutePlan) -> dict[str, int]:
+    """Flows from each node to the nearest parallel join the route passes (reverse BFS; {} if none)."""
+    prep = graph.prep
+    joins = [
+        prep.edges[m[1]].target
+        for m in plan.moves
+        if m[0] == "flow"
+        and prep.nodes[prep.edges[m[1]].target].type == "parallelGateway"
+        and prep.is_parking(prep.edges[m[1]].target)
+    ]
+    dist: dict[str, int] = {}
+    queue: deque[str] = deque()
+    for join in joins:
+        if join not in dist:
+            dist[join] = 0
+            queue.append(join)
+    pred = graph.pred if joins else {}
+    while queue:
+        nid = queue.popleft()
+        graph.visits += 1
+        for move, source in pred[nid]:
+            # Sequence flows only: a token reaches a join of its own scope (leaving a subprocess
+            # or taking an interruption would not bring it there).
+            if move[0] == "flow" and source not in dist:
+                dist[source] = dist[nid] + 1
+                queue.append(source)
+    return dist
 
 
 def _index_of(options: list[Option], key: Hashable) -> int | None:
@@ -464,10 +555,14 @@ def _root_reason(prep: Prepared, nid: str) -> UncoveredReason:
         node.event_definition == "link" or "link" in node.event_definitions
     ):
         return UncoveredReason.UNMATCHED_LINK
+    if (
+        node.extensions.get("isForCompensation") is True
+        or node.event_definition == "compensate"
+        or "compensate" in node.event_definitions
+    ):
+        return UncoveredReason.COMPENSATION_ONLY  # also a compensation boundary event's own flows
     if node.type == "boundaryEvent":
         return UncoveredReason.DETACHED_BOUNDARY
-    if node.extensions.get("isForCompensation") is True or node.event_definition == "compensate":
-        return UncoveredReason.COMPENSATION_ONLY
     return UncoveredReason.NO_PATH_FROM_START
 
 
@@ -486,8 +581,9 @@ def _root_detail(prep: Prepared, root: str, reason: UncoveredReason) -> str:
             "which is not an activity of the model"
         )
     if reason is UncoveredReason.COMPENSATION_ONLY:
+        what = "compensation boundary event" if node.type == "boundaryEvent" else "compensation handler"
         return (
-            f"the way here starts at compensation handler {name}, which runs only when compensation is "
+            f"the way here starts at {what} {name}, which runs only when compensation is "
             "thrown, not as part of a scenario"
         )
     return (

@@ -87,6 +87,7 @@ class Prepared:
     topo: dict[str, int] = field(default_factory=dict)
     split: dict[str, SplitKind] = field(default_factory=dict)
     joins: dict[str, str | None] = field(default_factory=dict)
+    terminates: frozenset[str] = frozenset()  # terminate end events: they end every token of their scope
     warnings: list[str] = field(default_factory=list)
 
     def scope_key(self, node: Node) -> str:
@@ -205,7 +206,10 @@ def prepare(graph: ControlFlowGraph, *, max_loop: int | None = None) -> Prepared
     _link_jumps(prep)
     for nid, node in nodes.items():
         if node.type == "boundaryEvent" and node.attached_to in nodes:
-            prep.boundaries.setdefault(node.attached_to, []).append(nid)
+            # A compensation boundary event never interrupts its activity: it only links the handler
+            # that compensation runs after the activity completed (not simulated). It is no option.
+            if node.event_definition != "compensate" and "compensate" not in node.event_definitions:
+                prep.boundaries.setdefault(node.attached_to, []).append(nid)
             continue
         if node.parent_id and node.parent_id in nodes:
             prep.children.setdefault(node.parent_id, []).append(nid)
@@ -215,6 +219,12 @@ def prepare(graph: ControlFlowGraph, *, max_loop: int | None = None) -> Prepared
             prep.event_subs.setdefault(prep.scope_key(node), []).append(nid)
     for nid in nodes:
         prep.split[nid] = _split_kind(prep, nid)
+    prep.terminates = frozenset(
+        nid
+        for nid, node in nodes.items()
+        if node.type == "endEvent"
+        and (node.event_definition == "terminate" or "terminate" in node.event_definitions)
+    )
     _find_back_edges(prep)
     _build_loops(prep, max_loop)
     return prep

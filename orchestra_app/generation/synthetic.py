@@ -161,6 +161,115 @@ def dense_cycles(
     return b.graph()
 
 
+def token_games(seed: int = 1, *, max_depth: int = 3) -> ControlFlowGraph:
+    """Seeded random block-structured model that exercises token semantics.
+
+    Sequences of tasks, parallel / inclusive / exclusive blocks (some branches leaving the block for
+    a plain or a terminate end event), loops, subprocesses with event subprocesses (interrupting or
+    not, some ending in a terminate) and boundary events on tasks and subprocesses (interrupting or
+    not; their paths end, terminate, or merge back), and implicit parallel splits. Used by the tests
+    that check a scenario never runs a step a token could not reach and every reachable flow is
+    still covered.
+    """
+    import random
+
+    rng = random.Random(seed)
+    b = GraphBuilder()
+    count = [0]
+
+    def new(prefix: str, node_type: str, parent: str | None, **fields: object) -> str:
+        count[0] += 1
+        node_id = f"{prefix}{count[0]}"
+        name = node_id if node_type.endswith("Task") else None
+        return b.node(node_id, node_type, name, parent_id=parent, **fields)
+
+    def end(parent: str | None, terminate: bool) -> str:
+        if terminate:
+            return new("T", "endEvent", parent, event_definition="terminate", event_definitions=["terminate"])
+        return new("e", "endEvent", parent)
+
+    def task(after: str, parent: str | None, condition: str | None = None) -> str:
+        t = new("t", "serviceTask", parent)
+        b.flow(after, t, condition=condition)
+        return t
+
+    def sequence(cur: str, depth: int, parent: str | None) -> str:
+        for _ in range(rng.randint(1, 3)):
+            r = rng.random() if depth <= max_depth else 0.0
+            if r < 0.35:
+                cur = task(cur, parent)
+                if rng.random() < 0.4:
+                    interrupting = rng.random() < 0.8
+                    bd = new("b", "boundaryEvent", parent, attached_to=cur, cancel_activity=interrupting)
+                    x = rng.random()
+                    if x < 0.6:
+                        b.flow(task(bd, parent), end(parent, terminate=x >= 0.35))
+                    else:
+                        merge = new("m", "exclusiveGateway", parent)
+                        b.flow(cur, merge)
+                        b.flow(bd, merge)
+                        cur = merge
+            elif r < 0.75:
+                kind = (
+                    "parallelGateway"
+                    if r < 0.55
+                    else rng.choice(["exclusiveGateway", "inclusiveGateway", "parallelGateway"])
+                )
+                condition = "${go}" if kind == "inclusiveGateway" else None
+                split, join = new("s", kind, parent), new("j", kind, parent)
+                b.flow(cur, split)
+                joined = 0
+                for k in range(rng.randint(2, 3)):
+                    first = task(split, parent, condition)
+                    if k and rng.random() < 0.2:
+                        b.flow(first, end(parent, terminate=rng.random() < 0.7))  # leaves the block
+                        continue
+                    b.flow(sequence(first, depth + 1, parent), join)
+                    joined += 1
+                if not joined:
+                    b.flow(task(split, parent, condition), join)
+                cur = join
+            elif r < 0.85:
+                header = new("lh", "exclusiveGateway", parent)
+                b.flow(cur, header)
+                body = sequence(task(header, parent), depth + 1, parent)
+                decide = new("ld", "exclusiveGateway", parent)
+                b.flow(body, decide)
+                b.flow(decide, header, name="again")
+                cur = decide
+            elif r < 0.92:
+                sub = new("sp", "subProcess", parent)
+                b.flow(cur, sub)
+                inner = sequence(new("ss", "startEvent", sub), depth + 1, sub)
+                b.flow(inner, new("se", "endEvent", sub))
+                if rng.random() < 0.5:
+                    esp = new("esp", "subProcess", sub, triggered_by_event=True)
+                    start = new("es", "startEvent", esp, cancel_activity=rng.random() < 0.5)
+                    b.flow(task(start, esp), end(esp, terminate=rng.random() < 0.5))
+                cur = sub
+                if rng.random() < 0.5:
+                    interrupting = rng.random() < 0.7
+                    bd = new("b", "boundaryEvent", parent, attached_to=sub, cancel_activity=interrupting)
+                    handler = task(bd, parent)
+                    x = rng.random()
+                    if x < 0.7:
+                        b.flow(handler, end(parent, terminate=x < 0.4))
+                    else:
+                        merge = new("m", "exclusiveGateway", parent)
+                        b.flow(sub, merge)
+                        b.flow(handler, merge)
+                        cur = merge
+            else:
+                fork = task(cur, parent)  # two unconditioned flows: an implicit parallel split
+                b.flow(task(fork, parent), end(parent, terminate=rng.random() < 0.5))
+                cur = task(fork, parent)
+        return cur
+
+    b.node("start", "startEvent")
+    b.flow(sequence("start", 0, None), b.node("end", "endEvent"))
+    return b.graph()
+
+
 SYNTHETIC_CASES = {
     "20 XOR diamonds": xor_diamonds,
     "3,000-node chain": chain,

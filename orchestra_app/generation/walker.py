@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -9,6 +10,24 @@ from typing import Any, Protocol
 from orchestra_app.generation.structure import ACTIVITY_TYPES, SUBPROCESS_TYPES, LoopRec, Prepared, SplitKind
 
 Key = Hashable
+
+
+@dataclass(eq=False)
+class Debt:
+    """A token an interruption took away: the parallel joins it would have reached, until one pays.
+
+    When an interrupting boundary event cancels an activity (or a subprocess can never complete),
+    the token that would have gone on from it is gone. The tokens the interruption creates instead
+    carry this debt; one of them reaching a listed join pays it there. A parallel join that a debt
+    still lists and whose incoming flows did not all deliver a token never fires: the other branches'
+    tokens wait at it for ever, as in BPMN, and the scenario cannot go on past it.
+    """
+
+    joins: set[str]
+
+
+# A token: the node it enters, the flow it comes by (None at a scope start), the debts it carries.
+Token = tuple[str, str | None, tuple[Debt, ...]]
 
 
 @dataclass(eq=False)
@@ -45,7 +64,7 @@ class Run:
     decisions: dict[str, dict[str, Any]] = field(default_factory=dict)
     keys: set[Key] = field(default_factory=set)
     labels: list[str] = field(default_factory=list)
-    parked: dict[str, int] = field(default_factory=dict)  # tokens left at joins the region may not release
+    rest: _Scope | None = None  # tokens the walk left parked (paths mode merges a branch's into the split's)
     active: dict[str, list[int]] = field(default_factory=dict)  # loop id -> [target, iterations]
     triggered: set[str] = field(default_factory=set)  # boundary events already fired
     back_taken: dict[str, int] = field(default_factory=dict)  # loop id -> back flows taken
@@ -96,6 +115,7 @@ class Region:
     forbidden: frozenset[str] = frozenset()
     skip_loops: frozenset[str] = frozenset()
     esp_entry: bool = False  # a process of event subprocesses only: each start is an ESP start event
+    branch: bool = False  # one branch of an AND-split (paths mode): a terminate waits for the whole scope
 
 
 class ComboSource(Protocol):
@@ -106,11 +126,21 @@ class ComboSource(Protocol):
 
 @dataclass
 class _Scope:
+    """The tokens of one (sub)process instance while a walk runs in it."""
+
     key: str
     forbidden: frozenset[str]
-    parked: dict[str, int] = field(default_factory=dict)
+    defer: bool = False  # a branch walk: a pending terminate is handed to the enclosing walk
+    parked: dict[str, list[str]] = field(default_factory=dict)  # join -> flows its waiting tokens came by
+    parked_debts: dict[str, list[Debt]] = field(default_factory=dict)  # debts the waiting tokens carry
+    debts: list[Debt] = field(default_factory=list)  # made by interruptions in this scope
+    terminates: list[Token] = field(default_factory=list)  # tokens waiting at terminate end events
     esp_done: bool = False
     stopped: bool = False
+
+    def stuck(self) -> bool:
+        """Tokens wait at joins that will never fire (the scope cannot complete)."""
+        return not self.stopped and any(v for j, v in self.parked.items() if j not in self.forbidden)
 
 
 class Walker:
@@ -129,6 +159,11 @@ class Walker:
         self._starts: dict[Region, list[Option]] = {}
         self._controls: dict[str, bool] = {}
         self._back_out: dict[str, bool] = {}
+        self._owed: dict[str, frozenset[str]] = {}
+        self._order: dict[str, list[str]] = {}
+        self._inc_sets: dict[str, frozenset[str]] = {}
+        self._ends: dict[tuple[tuple[str, str | None], ...], list[Option]] = {}
+        self.search_visits = 0  # nodes visited by the searches below (owed joins, branch order)
         self.subset_cap = 15
         self.capped = False
         self.walks = 0  # counters reported on the plan: walks run and nodes executed in total
@@ -174,11 +209,11 @@ class Walker:
             run.nodes.append(esp)
             run.steps += 1
             scope = _Scope(esp, frozenset())
-            self._drain(run, [(start, None)], scope)
+            self._drain(run, [(start, None, ())], scope)
         else:
-            scope = _Scope(scope_key, region.forbidden)
-            self._drain(run, list(starts), scope)
-        run.parked = {j: c for j, c in scope.parked.items() if c}
+            scope = _Scope(scope_key, region.forbidden, defer=region.branch)
+            self._drain(run, [(n, via, ()) for n, via in starts], scope)
+        run.rest = scope
         for loop_id in list(run.active):
             self._finish_loop(run, loop_id)
         return run
@@ -215,26 +250,100 @@ class Walker:
 
     # -- the token loop ------------------------------------------------------------------------
 
-    def _drain(self, run: Run, tokens: list[tuple[str, str | None]], scope: _Scope) -> None:
+    def _drain(self, run: Run, tokens: list[Token], scope: _Scope) -> None:
+        """Move the scope's tokens one at a time until none can move (depth-first, branch after branch).
+
+        When no token can move, the lowest waiting join that may fire fires (``_next_join``); when
+        none may, a token that reached a terminate end event ends the scope (it waited so that every
+        other token could first move as far as it can: see docs/scenario-generation.md). When several
+        wait, which one ends the scope is a choice point (the interleaving decides it).
+        """
         prep = self.prep
+        terminates = prep.terminates
         stack = list(reversed(tokens))
         while True:
             while stack and not scope.stopped and not run.truncated:
-                node, via = stack.pop()
+                node, via, debts = stack.pop()
+                if node in terminates:
+                    scope.terminates.append((node, via, debts))
+                    continue
                 if via is not None and not self._traverse(run, via):
                     continue
                 if via is not None and prep.is_parking(node):
-                    scope.parked[node] = scope.parked.get(node, 0) + 1
+                    scope.parked.setdefault(node, []).append(via)
+                    if debts:
+                        for debt in debts:
+                            debt.joins.discard(node)
+                        scope.parked_debts.setdefault(node, []).extend(debts)
                     continue
-                self._execute(run, node, stack, scope)
+                self._execute(run, node, stack, scope, debts)
             if scope.stopped or run.truncated:
                 return
-            ready = [j for j, c in scope.parked.items() if c and j not in scope.forbidden]
-            if not ready:
+            join = self._next_join(scope)
+            if join is not None:
+                del scope.parked[join]
+                carried = tuple(dict.fromkeys(scope.parked_debts.pop(join, ())))
+                self._execute(run, join, stack, scope, carried)
+                continue
+            if not scope.terminates or scope.defer:
                 return
-            join = min(ready, key=lambda j: (prep.topo.get(j, 0), j))
-            del scope.parked[join]
-            self._execute(run, join, stack, scope)
+            options = self._terminate_options(scope)
+            node, via, debts = scope.terminates[self._choose(run, f"terminate:{scope.key}", options)]
+            scope.terminates.clear()  # the other terminating tokens never get to their end events
+            if via is None or self._traverse(run, via):
+                self._execute(run, node, stack, scope, debts)
+            # Every other token of the scope ends here: waiting at joins or not yet moved.
+            scope.stopped = True
+            scope.parked.clear()
+            scope.parked_debts.clear()
+            return
+
+    def _next_join(self, scope: _Scope) -> str | None:
+        """The waiting join to fire now (lowest in topological order), or None.
+
+        Inclusive and complex joins fire once no token can move (no further token can reach them). A
+        parallel join fires when each incoming flow delivered a token; one short of tokens is
+        released anyway (models that join an exclusive split with a parallel gateway), except when an
+        interruption took a token it waits for (a debt lists it) or a terminate end event is pending.
+        """
+        prep = self.prep
+        best: str | None = None
+        best_rank: tuple[int, str] | None = None
+        for join, vias in scope.parked.items():
+            if not vias or join in scope.forbidden:
+                continue
+            if prep.nodes[join].type == "parallelGateway" and not self._complete(join, vias):
+                if scope.terminates:
+                    continue
+                if scope.debts and any(join in debt.joins for debt in scope.debts):
+                    continue
+            rank = (prep.topo.get(join, 0), join)
+            if best_rank is None or rank < best_rank:
+                best, best_rank = join, rank
+        return best
+
+    def _terminate_options(self, scope: _Scope) -> list[Option]:
+        """One option per waiting terminating token (cached by the tokens: stable identity)."""
+        key = tuple((node, via) for node, via, _ in scope.terminates)
+        cached = self._ends.get(key)
+        if cached is None:
+            edges = self.prep.edges
+            cached = self._ends[key] = [
+                Option(
+                    "terminate",
+                    frozenset({via} if via is not None and edges[via].real else ()),
+                    payload=i,
+                    next=node,
+                )
+                for i, (node, via) in enumerate(key)
+            ]
+        return cached
+
+    def _complete(self, join: str, vias: list[str]) -> bool:
+        wanted = self._inc_sets.get(join)
+        if wanted is None:
+            wanted = self._inc_sets[join] = frozenset(self.prep.inc[join])
+        return len(vias) >= len(wanted) and wanted.issubset(vias)
 
     def _traverse(self, run: Run, edge_id: str) -> bool:
         """Record a traversal; False when the token dies (a loop with no exit has run its count)."""
@@ -292,7 +401,9 @@ class Walker:
             label = f"{name} repeated once" if iterations == 1 else f"{name} repeated {iterations} times"
             run.labels.append(label)
 
-    def _execute(self, run: Run, nid: str, stack: list[tuple[str, str | None]], scope: _Scope) -> None:
+    def _execute(
+        self, run: Run, nid: str, stack: list[Token], scope: _Scope, debts: tuple[Debt, ...]
+    ) -> None:
         prep = self.prep
         run.steps += 1
         if run.steps > self.budget:
@@ -313,9 +424,13 @@ class Walker:
             starts = prep.scope_starts(inner)
             if not starts and nid in prep.event_subs:
                 self._offer_esp(run, sub)  # a subprocess of event subprocesses only
-            self._drain(run, [(s, None) for s in starts], sub)
+            self._drain(run, [(s, None, ()) for s in starts], sub)
             if run.truncated:
                 return
+            # Tokens left waiting at a join that never fires: the subprocess never completes.
+            stuck = sub.stuck()
+        else:
+            stuck = False
         # The event arrives while the scope's first activity runs (or right after its start event).
         if (
             not scope.esp_done
@@ -339,12 +454,92 @@ class Walker:
                 run.labels.insert(0, options[idx].label or boundary)
                 run.keys.add(("boundary", boundary))
                 if prep.nodes[boundary].cancel_activity is not False:
-                    stack.append((boundary, None))
+                    # The activity's token is gone; the boundary event's token owes its joins.
+                    stack.append((boundary, None, (*debts, *self._debt(nid, scope))))
                     return
-                self._outgoing(run, nid, stack, scope)
-                stack.append((boundary, None))
+                if not stuck:
+                    self._outgoing(run, nid, stack, scope, debts)
+                stack.append((boundary, None, ()))
                 return
-        self._outgoing(run, nid, stack, scope)
+        if stuck:
+            self._debt(nid, scope)  # nothing goes on from a subprocess that never completes
+            return
+        self._outgoing(run, nid, stack, scope, debts)
+
+    def _debt(self, nid: str, scope: _Scope) -> tuple[Debt, ...]:
+        """The token that would have left ``nid`` is gone: record what it owed (nothing: no debt)."""
+        owed = self._owed_joins(nid)
+        if not owed:
+            return ()
+        debt = Debt(set(owed))
+        scope.debts.append(debt)
+        return (debt,)
+
+    def _owed_joins(self, nid: str) -> frozenset[str]:
+        """Parallel joins a token leaving ``nid`` normally would reach (forward flows, no back flows)."""
+        cached = self._owed.get(nid)
+        if cached is not None:
+            return cached
+        prep = self.prep
+        seen = {nid}
+        queue = deque([nid])
+        owed: set[str] = set()
+        while queue:
+            current = queue.popleft()
+            self.search_visits += 1
+            for e in prep.out[current]:
+                if e in prep.back:
+                    continue
+                target = prep.edges[e].target
+                if target in seen:
+                    continue
+                seen.add(target)
+                if prep.nodes[target].type == "parallelGateway" and prep.is_parking(target):
+                    owed.add(target)
+                queue.append(target)
+        cached = self._owed[nid] = frozenset(owed)
+        return cached
+
+    def branch_order(self, split: str) -> list[str]:
+        """The order a split's branches run in: document order, terminating branches last.
+
+        A branch that can reach a terminate end event of the scope (before any join) runs after its
+        siblings: the interleaving in which every other branch moves before the terminate ends them,
+        which reads naturally ("stock confirmed, payment declined, order cancelled") and lets the
+        siblings' steps really happen before the termination.
+        """
+        cached = self._order.get(split)
+        if cached is not None:
+            return cached
+        prep = self.prep
+        outs = prep.out[split]
+        cached = outs
+        if prep.terminates:
+            late = [e for e in outs if self._reaches_terminate(prep.edges[e].target)]
+            if late and len(late) < len(outs):
+                cached = [e for e in outs if e not in late] + late
+        self._order[split] = cached
+        return cached
+
+    def _reaches_terminate(self, start: str) -> bool:
+        """A terminate end event of the same scope lies ahead of ``start`` before any join."""
+        prep = self.prep
+        seen = {start}
+        queue = deque([start])
+        while queue:
+            current = queue.popleft()
+            self.search_visits += 1
+            if current in prep.terminates:
+                return True
+            if prep.is_parking(current) and current != start:
+                continue
+            nexts = [prep.edges[e].target for e in prep.out[current] if e not in prep.back]
+            nexts.extend(prep.boundaries.get(current, ()))
+            for target in nexts:
+                if target not in seen:
+                    seen.add(target)
+                    queue.append(target)
+        return False
 
     def _offer_esp(self, run: Run, scope: _Scope) -> bool:
         """Offer the scope's event subprocesses once; True when an interrupting one ended the scope."""
@@ -358,20 +553,22 @@ class Walker:
         run.labels.insert(0, options[idx].label or esp)
         run.keys.add(("esp", esp, start))
         run.nodes.append(esp)
-        self._drain(run, [(start, None)], _Scope(esp, frozenset()))
+        self._drain(run, [(start, None, ())], _Scope(esp, frozenset()))
         if self.prep.nodes[start].cancel_activity is not False:
             scope.stopped = True
             return True
         return False
 
-    def _outgoing(self, run: Run, nid: str, stack: list[tuple[str, str | None]], scope: _Scope) -> None:
+    def _outgoing(
+        self, run: Run, nid: str, stack: list[Token], scope: _Scope, debts: tuple[Debt, ...]
+    ) -> None:
         prep = self.prep
         kind = prep.split[nid]
         outs = prep.out[nid]
         if kind is SplitKind.END:
             return
         if kind is SplitKind.PASS:
-            stack.append((prep.edges[outs[0]].target, outs[0]))
+            stack.append((prep.edges[outs[0]].target, outs[0], debts))
             return
         if kind is SplitKind.XOR:
             options = self._xor_options(nid)
@@ -384,7 +581,7 @@ class Walker:
             self._record(run, nid, [edge_id])
             if chosen.label and not self._controls_loop(nid):
                 run.labels.append(chosen.label)  # a loop's own gateway is named by "X repeated N times"
-            stack.append((prep.edges[edge_id].target, edge_id))
+            stack.append((prep.edges[edge_id].target, edge_id, debts))
             return
         if kind is SplitKind.OR:
             options = self._or_options(nid)
@@ -397,8 +594,11 @@ class Walker:
             self._record(run, nid, chosen_edges)
             if idx and chosen_subset.label and not self._controls_loop(nid):
                 run.labels.append(chosen_subset.label)
+            order = self.branch_order(nid)
+            if order is not outs:
+                chosen_edges.sort(key=order.index)  # terminating branches last, as at AND-splits
             for edge_id in reversed(chosen_edges):
-                stack.append((prep.edges[edge_id].target, edge_id))
+                stack.append((prep.edges[edge_id].target, edge_id, debts))
             return
         # AND split: paths mode may offer combinations of branch variants (routes walk it flat).
         if self.combo_source is not None and not self._route:
@@ -407,16 +607,20 @@ class Walker:
                 idx = self._choose(run, nid, combos)
                 for variant in combos[idx].payload:
                     _merge(run, variant, scope)
+                join = combos[idx].next
+                if debts and join is not None:
+                    # The branches were walked on their own: their tokens at the join carry the debts on.
+                    for debt in debts:
+                        debt.joins.discard(join)
+                    scope.parked_debts.setdefault(join, []).extend(debts)
                 return
+        order = self.branch_order(nid)
         first = self._chooser.first_branch(nid) if self._route else None
         if first in outs:
             # The route's branch runs first, before siblings spend a shared loop count.
-            outs = [e for e in outs if e != first] + [first]  # type: ignore[list-item]
-            for edge_id in outs:
-                stack.append((prep.edges[edge_id].target, edge_id))
-            return
-        for edge_id in reversed(outs):
-            stack.append((prep.edges[edge_id].target, edge_id))
+            order = [first, *(e for e in order if e != first)]  # type: ignore[list-item]
+        for edge_id in reversed(order):
+            stack.append((prep.edges[edge_id].target, edge_id, debts))
 
     def _dies(self, run: Run, edge_id: str) -> bool:
         """Whether ``_traverse`` would stop a token on this flow now (a spent back flow)."""
@@ -663,6 +867,7 @@ class Walker:
 
 
 def _merge(run: Run, variant: Run, scope: _Scope) -> None:
+    """Append a branch variant (walked on its own) to a walk; its waiting tokens join the scope's."""
     run.nodes.extend(variant.nodes)
     run.flows.extend(variant.flows)
     run.keys |= variant.keys
@@ -674,8 +879,26 @@ def _merge(run: Run, variant: Run, scope: _Scope) -> None:
     run.deviated = run.deviated or variant.deviated
     run.truncated = run.truncated or variant.truncated
     run.steps += variant.steps
-    for join, count in variant.parked.items():
-        scope.parked[join] = scope.parked.get(join, 0) + count
+    rest = variant.rest
+    if rest is None:
+        return
+    # A variant is merged into many walks: each gets its own copies of the variant's debts.
+    copies: dict[int, Debt] = {}
+
+    def copy(debt: Debt) -> Debt:
+        mine = copies.get(id(debt))
+        if mine is None:
+            mine = copies[id(debt)] = Debt(set(debt.joins))
+        return mine
+
+    scope.debts.extend(copy(d) for d in rest.debts)
+    for join, vias in rest.parked.items():
+        if vias:
+            scope.parked.setdefault(join, []).extend(vias)
+    for join, owed in rest.parked_debts.items():
+        scope.parked_debts.setdefault(join, []).extend(copy(d) for d in owed)
+    for node, via, owed_by in rest.terminates:
+        scope.terminates.append((node, via, tuple(copy(d) for d in owed_by)))
 
 
 def _condition(flow: Any) -> str | None:

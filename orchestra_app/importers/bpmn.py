@@ -132,6 +132,10 @@ class _Reader:
         self.choreographies: set[str] = set()
         self.flow_counter = 0
         self.graph_extensions: dict[str, Any] = {}
+        self.target_namespace = (root.get("targetNamespace") or "").strip() or None
+        self.imported_namespaces: set[str] = set()  # <import namespace=...>: elements of other documents
+        self.ref_namespaces: dict[str, str | None] = {}  # 'prefix:id' reference -> the prefix's namespace
+        self.qname_noted: set[str] = set()
 
     # -- namespace handling ------------------------------------------------------------------
     def bpmn_local(self, el: Any) -> str | None:
@@ -227,10 +231,14 @@ class _Reader:
                     Participant(
                         id=el.get("id") or f"participant_{len(self.participants) + 1}",
                         name=el.get("name"),
-                        process_id=el.get("processRef"),
+                        process_id=self.ref(el, el.get("processRef")),
                         line=el.sourceline,
                     )
                 )
+            elif local == "import":
+                namespace = (el.get("namespace") or "").strip()
+                if namespace:
+                    self.imported_namespaces.add(namespace)
             elif local == "laneSet":
                 self.read_lanes(el, pid or default_pid)
             elif local.endswith(_EVENT_DEFINITION_SUFFIX):
@@ -353,7 +361,7 @@ class _Reader:
             elif clocal == "eventDefinitionRef":
                 ref = _text(child)
                 if ref:
-                    event_refs.append(ref)
+                    event_refs.append(self.ref(child, ref) or ref)
             elif clocal == "standardLoopCharacteristics":
                 loop = LoopMarker.STANDARD
             elif clocal == "multiInstanceLoopCharacteristics":
@@ -366,7 +374,7 @@ class _Reader:
                 ref_tag = "sourceRef" if clocal == "dataInputAssociation" else "targetRef"
                 for ref_el in child:
                     if self.bpmn_local(ref_el) == ref_tag and _text(ref_el):
-                        data_links.append((direction, _text(ref_el)))
+                        data_links.append((direction, self.ref(ref_el, _text(ref_el)) or ""))
         node = Node(id=node_id, type=local, name=el.get("name"), process_id=pid, parent_id=parent, line=line)
         if definitions:
             node.event_definitions = definitions
@@ -376,11 +384,11 @@ class _Reader:
         if loop is not None:
             node.loop = loop
         if el.get("default"):
-            node.default_flow = el.get("default")
+            node.default_flow = self.ref(el, el.get("default"))
         if local == "callActivity" and el.get("calledElement"):
             node.called_element = el.get("calledElement")
         if local == "boundaryEvent":
-            node.attached_to = el.get("attachedToRef")
+            node.attached_to = self.ref(el, el.get("attachedToRef"))
             node.cancel_activity = (el.get("cancelActivity") or "true").strip().lower() != "false"
         elif local == "startEvent" and parent in self.event_subprocesses:
             node.cancel_activity = (el.get("isInterrupting") or "true").strip().lower() != "false"
@@ -449,14 +457,16 @@ class _Reader:
         flow = Flow(
             id=flow_id, source="", target="", name=el.get("name"), condition=condition, line=el.sourceline
         )
-        self.flows.append(_PendingFlow(flow, el.get("sourceRef"), el.get("targetRef"), scope))
+        source, target = self.ref(el, el.get("sourceRef")), self.ref(el, el.get("targetRef"))
+        self.flows.append(_PendingFlow(flow, source, target, scope))
 
     def read_message_flow(self, el: etree._Element) -> None:
         flow_id = self._flow_id(el, "messageFlow")
         if flow_id is None:
             return
         flow = Flow(id=flow_id, source="", target="", kind="message", name=el.get("name"), line=el.sourceline)
-        self.message_flows.append(_PendingFlow(flow, el.get("sourceRef"), el.get("targetRef"), ("", None)))
+        source, target = self.ref(el, el.get("sourceRef")), self.ref(el, el.get("targetRef"))
+        self.message_flows.append(_PendingFlow(flow, source, target, ("", None)))
 
     def read_lanes(self, lane_set: etree._Element, pid: str) -> None:
         stack: list[tuple[etree._Element, str | None]] = [(lane_set, None)]
@@ -475,15 +485,64 @@ class _Reader:
                 for child in lane_el:
                     clocal = self.bpmn_local(child)
                     if clocal == "flowNodeRef" and _text(child):
-                        lane.node_ids.append(_text(child))
+                        lane.node_ids.append(self.ref(child, _text(child)) or "")
                     elif clocal == "childLaneSet":
                         stack.append((child, lane.id))
+
+    # -- references --------------------------------------------------------------------------------
+    def ref(self, el: etree._Element, raw: str | None) -> str | None:
+        """A reference as written; a QName's prefix is looked up where it is written, for ``local_ref``.
+
+        BPMN types many references as QNames (attachedToRef, messageFlow sourceRef/targetRef,
+        processRef, eventDefinitionRef), and some exporters prefix the others too: IBM Process
+        Designer writes ``attachedToRef="A.3.0-export:bpmnid-..."``, GenMyModel ``sourceRef="bpmn2:_..."``.
+        """
+        if raw and ":" in raw and raw not in self.ref_namespaces:
+            prefix = raw.partition(":")[0]
+            self.ref_namespaces[raw] = el.nsmap.get(prefix) if prefix else None
+        return raw
+
+    def local_ref(self, raw: str, known: Any) -> str | None:
+        """The id a 'prefix:id' reference names in this document, when ``known`` (a mapping) has it.
+
+        The prefix bound to the document's targetNamespace is the QName form of a local reference. A
+        prefix bound to an imported document's namespace names an element of that document, which is
+        not read (None). Any other prefix (undeclared, or bound to an unrelated namespace) is an
+        exporter's slip: the id is used when it exists here, with a warning.
+        """
+        prefix, sep, local = raw.partition(":")
+        if not sep or not local or local not in known or raw not in self.ref_namespaces:
+            return None
+        namespace = self.ref_namespaces[raw]
+        if namespace is not None and namespace.strip() == self.target_namespace:
+            return local
+        if namespace is not None and namespace.strip() in self.imported_namespaces:
+            return None
+        if raw not in self.qname_noted:
+            self.qname_noted.add(raw)
+            bound = (
+                f"is bound to {namespace!r}, not to the document's targetNamespace {self.target_namespace!r}"
+                if namespace is not None
+                else "is not declared"
+            )
+            self.warn("QNAME_REF", f"reference {raw!r}: prefix {prefix!r} {bound}; read as {local!r}")
+        return local
+
+    def dangling(self, raw: str) -> str:
+        """How an unresolved reference is described in a DANGLING_REF warning."""
+        namespace = self.ref_namespaces.get(raw)
+        if namespace is not None and namespace.strip() in self.imported_namespaces:
+            return f"{raw!r} (an element of the imported document {namespace.strip()!r}, which is not read)"
+        return repr(raw)
 
     # -- resolution ------------------------------------------------------------------------------
     def resolve(self, raw: str | None, scope: tuple[str, str | None]) -> str | None:
         if not raw:
             return None
         options = self.aliases.get(raw)
+        if not options:
+            local = self.local_ref(raw, self.aliases)
+            options = self.aliases.get(local) if local is not None else None
         if not options:
             return None
         if len(options) == 1:
@@ -499,12 +558,16 @@ class _Reader:
         participant_ids = {p.id for p in self.participants}
         for participant in self.participants:
             if participant.process_id:
-                resolved = self.process_alias.get(participant.process_id)
+                raw_process = participant.process_id
+                resolved = self.process_alias.get(raw_process)
+                if resolved is None:
+                    local = self.local_ref(raw_process, self.process_alias)
+                    resolved = self.process_alias.get(local) if local is not None else None
                 if resolved is None:
                     self.warn(
                         "DANGLING_REF",
                         f"participant {participant.id!r} refers to unknown process "
-                        f"{participant.process_id!r}",
+                        f"{self.dangling(raw_process)}",
                         element_id=participant.id,
                         line=participant.line,
                     )
@@ -528,13 +591,16 @@ class _Reader:
                 if target is None:
                     self.warn(
                         "DANGLING_REF",
-                        f"boundary event {node.id!r} is attached to unknown activity {node.attached_to!r}",
+                        f"boundary event {node.id!r} is attached to unknown activity "
+                        f"{self.dangling(node.attached_to)}",
                         element_id=node.id,
                         line=node.line,
                     )
                 else:
                     node.attached_to = target
             if node.default_flow:
+                if node.default_flow not in flow_by_id:
+                    node.default_flow = self.local_ref(node.default_flow, flow_by_id) or node.default_flow
                 flow = flow_by_id.get(node.default_flow)
                 if flow is None or flow.source != node.id:
                     self.warn(
@@ -552,6 +618,9 @@ class _Reader:
             for ref in refs:
                 kind = self.global_event_defs.get(ref)
                 if kind is None:
+                    local = self.local_ref(ref, self.global_event_defs)
+                    kind = self.global_event_defs.get(local) if local is not None else None
+                if kind is None:
                     self.warn(
                         "DANGLING_REF",
                         f"unknown event definition {ref!r}",
@@ -568,6 +637,9 @@ class _Reader:
         for node, links in self.pending_data:
             for direction, ref in links:
                 entry = self.data_refs.get(ref)
+                if entry is None:
+                    local = self.local_ref(ref, self.data_refs)
+                    entry = self.data_refs.get(local) if local is not None else None
                 if entry is not None:
                     node.extensions.setdefault(direction, []).append(entry)
 
@@ -595,10 +667,12 @@ class _Reader:
         for end in ("source", "target"):
             raw = pending.raw_source if end == "source" else pending.raw_target
             resolved = self.resolve(raw, pending.scope)
-            if resolved is None and raw and raw in allow_participants:
-                resolved = raw
+            if resolved is None and raw and allow_participants:
+                resolved = raw if raw in allow_participants else self.local_ref(raw, allow_participants)
             if resolved is None:
-                what = f"unknown element {raw!r}" if raw else "nothing (the attribute is missing)"
+                what = (
+                    f"unknown element {self.dangling(raw)}" if raw else "nothing (the attribute is missing)"
+                )
                 self.warn(
                     "DANGLING_REF",
                     f"{flow.kind} flow {flow.id!r}: {end}Ref points to {what}",
@@ -625,7 +699,7 @@ class _Reader:
             resolved: list[str] = []
             for raw in lane.node_ids:
                 node_id = self.resolve(raw, (lane.process_id, None))
-                if node_id is None and raw in self.data_refs:
+                if node_id is None and (raw in self.data_refs or self.local_ref(raw, self.data_refs)):
                     continue  # lanes may list data objects/stores; they are not flow nodes
                 if node_id is None:
                     self.warn(
