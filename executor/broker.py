@@ -14,6 +14,7 @@ from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 from dramatiq.results.backends.stub import StubBackend
 
+from executor.middleware import OrchestraMiddleware
 from orchestra_app.observability.logging import configure_logging
 from orchestra_app.settings import get_settings
 
@@ -30,10 +31,17 @@ def _make_broker() -> dramatiq.Broker:
         broker.add_middleware(
             Results(backend=RedisBackend(url=settings.redis_url, namespace="orchestra-results"))
         )
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # `orchestra worker` set it: every process writes its metrics there and a forked
+            # exposition server sums them on ORCHESTRA_WORKER_METRICS_PORT (docs/engine.md).
+            from dramatiq.middleware.prometheus import Prometheus
+
+            broker.add_middleware(Prometheus())
     else:
         broker = StubBroker()
         broker.emit_after("process_boot")
         broker.add_middleware(Results(backend=StubBackend()))
+    broker.add_middleware(OrchestraMiddleware())
     return broker
 
 

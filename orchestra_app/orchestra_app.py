@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from executor import bootstrap
 from orchestra_app.api.v1 import create_api
 from orchestra_app.observability.logging import configure_logging
 from orchestra_app.pages import (
@@ -46,6 +47,7 @@ async def _embedded_worker() -> None:
     start_in_process_worker()
 
 
+bootstrap.wire()  # create_runs / cancel enqueue through Dramatiq (Redis, or the in-process stub broker)
 configure_logging()  # JSON lines with tenant/run fields; unexpected errors logged with an id
 app = rx.App(api_transformer=create_api())
 app.register_lifespan_task(_embedded_worker)

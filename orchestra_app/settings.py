@@ -24,6 +24,17 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=PROJECT_ROOT / ".orchestra", alias="ORCHESTRA_DATA_DIR")
     port: int = Field(default=3000, alias="ORCHESTRA_PORT")
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, alias="ORCHESTRA_MAX_UPLOAD_BYTES")
+    # Engine (docs/engine.md). Timeouts are per run unless the run request sets its own.
+    step_timeout_s: float = Field(default=300.0, gt=0, alias="ORCHESTRA_STEP_TIMEOUT_S")
+    run_timeout_s: float = Field(default=3600.0, gt=0, alias="ORCHESTRA_RUN_TIMEOUT_S")
+    heartbeat_interval_s: float = Field(default=5.0, gt=0, alias="ORCHESTRA_HEARTBEAT_INTERVAL_S")
+    heartbeat_timeout_s: float = Field(default=30.0, gt=0, alias="ORCHESTRA_HEARTBEAT_TIMEOUT_S")
+    cancel_poll_s: float = Field(default=0.25, gt=0, alias="ORCHESTRA_CANCEL_POLL_S")
+    reaper_interval_s: float = Field(default=10.0, gt=0, alias="ORCHESTRA_REAPER_INTERVAL_S")
+    requeue_after_s: float = Field(default=120.0, gt=0, alias="ORCHESTRA_REQUEUE_AFTER_S")
+    event_stream_maxlen: int = Field(default=10_000, ge=100, alias="ORCHESTRA_EVENT_STREAM_MAXLEN")
+    event_stream_ttl_s: int = Field(default=86_400, ge=60, alias="ORCHESTRA_EVENT_STREAM_TTL_S")
+    worker_metrics_port: int = Field(default=9191, ge=0, alias="ORCHESTRA_WORKER_METRICS_PORT")
     # Imports (parse + generate) run in child processes under these limits (services/isolation.py).
     import_timeout_s: float = Field(default=30.0, gt=0, alias="ORCHESTRA_IMPORT_TIMEOUT_S")
     import_workers: int = Field(default=0, ge=0, alias="ORCHESTRA_IMPORT_WORKERS")  # 0: CPU count, >= 2

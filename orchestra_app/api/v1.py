@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from orchestra_app.api import runs as runs_api
 from orchestra_app.api.common import (
     API_PREFIX,
     EXCEPTION_HANDLERS,
@@ -177,9 +178,11 @@ async def not_found(request: Request) -> JSONResponse:
 def v1_routes() -> list[BaseRoute]:
     """The routes under ``/api`` (relative paths). Collection routes of other modules go before the
     generic ``/v1/{section}`` one, which answers every remaining collection (and 404s the rest)."""
-    from orchestra_app.api import scenarios as scenario_api  # it imports this module's helpers
+    from orchestra_app.api import scenarios as scenario_api  # they import this module's helpers
+    from orchestra_app.api import suites as suite_api
 
     return [
+        *suite_api.routes(),
         *scenario_api.scenario_routes(),
         Route("/v1/health", health, methods=["GET"]),
         Route("/v1/processes", _collection(import_process), methods=["GET", "POST"]),
@@ -187,6 +190,7 @@ def v1_routes() -> list[BaseRoute]:
         Route("/v1/specs", _collection(import_spec), methods=["GET", "POST"]),
         Route("/v1/specs/{id}", _detail(catalog.spec_detail, "spec_id"), methods=["GET"]),
         Route("/v1/suites/{id}", _detail(catalog.suite_detail, "suite_id"), methods=["GET"]),
+        *runs_api.routes(),  # /v1/testruns...
     ]
 
 
@@ -198,8 +202,9 @@ def create_api(extra_routes: list[BaseRoute] | None = None) -> Starlette:
     ``/api/v1/...`` path) is served at the top level, ahead of the mount. The exception handlers of
     ``api/common.py`` apply to all of them.
     """
-    inside = [r for r in extra_routes or [] if getattr(r, "path", "").startswith("/v1/")]
-    outside = [r for r in extra_routes or [] if r not in inside]
+    extra = [*(extra_routes or []), *runs_api.top_level_routes()]  # /metrics (a caller's extras win)
+    inside = [r for r in extra if getattr(r, "path", "").startswith("/v1/")]
+    outside = [r for r in extra if r not in inside]
     routes = [*v1_routes(), *inside, Route("/v1/{section}", list_section, methods=["GET"])]
     return Starlette(
         routes=[*outside, Route(API_PREFIX, not_found), Mount(API_PREFIX, routes=routes)],

@@ -7,12 +7,16 @@ import sys
 
 import typer
 
+from orchestra_app.cli import data as data_cli
 from orchestra_app.cli import process as process_cli
 from orchestra_app.cli import spec as spec_cli
+from orchestra_app.cli import suite as suite_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Orchestra: process-driven tests.")
 app.add_typer(process_cli.app, name="process", help="Import processes and generate scenario suites.")
 app.add_typer(spec_cli.app, name="spec", help="Import OpenAPI, AsyncAPI and protobuf specs.")
+app.add_typer(suite_cli.app, name="suite", help="A suite's specs, binding, chaining; YAML export/import.")
+app.add_typer(data_cli.app, name="data", help="Scaffold the test data a suite needs.")
 
 
 @app.command()
@@ -38,16 +42,41 @@ def migrate(
 @app.command()
 def worker(
     processes: int = typer.Option(1, "--processes", "-p", min=1, help="Worker processes."),
-    threads: int = typer.Option(4, "--threads", "-t", min=1, help="Threads per process."),
+    threads: int = typer.Option(4, "--threads", "-t", min=1, help="Threads per process (runs at once)."),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        help="Workers' Prometheus /metrics port (default ORCHESTRA_WORKER_METRICS_PORT, 9191; 0: off).",
+    ),
 ) -> None:
     """Start Dramatiq worker processes consuming the run queue (needs REDIS_URL)."""
+    import tempfile
+
     from orchestra_app.settings import get_settings
 
-    if not get_settings().redis_url:
+    settings = get_settings()
+    if not settings.redis_url:
         typer.echo(
             "REDIS_URL is not set: in the embedded default the app runs its worker in-process.", err=True
         )
         raise typer.Exit(2)
+    port = settings.worker_metrics_port if metrics_port is None else metrics_port
+    if port:
+        # prometheus_client's multiprocess mode: each process writes its samples into this folder,
+        # Dramatiq's forked exposition server serves their sum (docs/engine.md).
+        folder = tempfile.mkdtemp(prefix="orchestra-worker-metrics-")
+        os.environ.update(
+            {
+                "PROMETHEUS_MULTIPROC_DIR": folder,
+                "dramatiq_prom_db": folder,
+                "dramatiq_prom_port": str(port),
+                "dramatiq_prom_host": os.environ.get("ORCHESTRA_WORKER_METRICS_HOST", "0.0.0.0"),
+            }
+        )
+    # A process takes at most as many run messages as it has threads: another process can take the rest.
+    os.environ.setdefault("dramatiq_queue_prefetch", str(threads))
     os.environ["ORCHESTRA_WORKER_PROCESS"] = "1"  # executor/broker.py: JSON logs in every worker process
     argv = [sys.executable, "-m", "dramatiq", "executor.actors", "-p", str(processes), "-t", str(threads)]
     os.execv(sys.executable, argv)

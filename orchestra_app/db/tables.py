@@ -16,6 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from orchestra_app.db.types import JSONB_OR_JSON, NAMING_CONVENTION, enum_type, utcnow
 from orchestra_app.domain.graph import SourceType
+from orchestra_app.domain.runs import RunMode, RunStatus
 from orchestra_app.domain.steps import ChannelType, StepKind, StepStatus
 from orchestra_app.domain.tenancy import Role
 
@@ -38,22 +39,6 @@ class DataSetOrigin(StrEnum):
     MANUAL = "MANUAL"
     AI_GENERATED = "AI_GENERATED"
     IMPORTED = "IMPORTED"
-
-
-class RunMode(StrEnum):
-    RUN_ALL_STEPS = "RUN_ALL_STEPS"
-    STOP_ON_FIRST_FAILURE = "STOP_ON_FIRST_FAILURE"
-    SINGLE_STEP = "SINGLE_STEP"
-    FROM_STEP = "FROM_STEP"
-
-
-class RunStatus(StrEnum):
-    PENDING = "PENDING"
-    QUEUED = "QUEUED"
-    IN_PROGRESS = "IN_PROGRESS"
-    PASSED = "PASSED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 def _id() -> Any:
@@ -162,6 +147,18 @@ class ScenarioSuite(SQLModel, table=True):
     name: str = Field(max_length=300)
     tags: list[str] = Field(default_factory=list, sa_type=JSONB_OR_JSON)
     generation: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)  # strategy, coverage
+    created_at: datetime = _created_at()
+    created_by: uuid.UUID | None = Field(default=None)
+
+
+class SuiteSpec(SQLModel, table=True):
+    """The specs a suite binds to (scoped binding): at most one version per (protocol, service)."""
+
+    __tablename__ = "suite_spec"
+
+    suite_id: uuid.UUID = Field(foreign_key="scenario_suite.id", primary_key=True)
+    spec_id: uuid.UUID = Field(foreign_key="protocol_spec.id", primary_key=True, index=True)
+    tenant_id: uuid.UUID = _tenant()
     created_at: datetime = _created_at()
     created_by: uuid.UUID | None = Field(default=None)
 
@@ -286,6 +283,10 @@ class TestRun(SQLModel, table=True):
     __tablename__ = "test_run"
     __table_args__ = (
         sa.Index("ix_test_run_tenant_scenario_started", "tenant_id", "scenario_id", "started_at"),
+        # admission (active runs per tenant), PENDING promotion and the runs list
+        sa.Index("ix_test_run_tenant_status_created", "tenant_id", "status", "created_at"),
+        # the reaper: IN_PROGRESS runs whose heartbeat stopped, QUEUED runs whose message was lost
+        sa.Index("ix_test_run_status_heartbeat", "status", "heartbeat_at"),
     )
 
     id: uuid.UUID = _id()
@@ -302,12 +303,28 @@ class TestRun(SQLModel, table=True):
     finished_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     created_by: uuid.UUID | None = Field(default=None)
     triggered_by: str = Field(default="user", max_length=100)  # user, ci, schedule
+    # Engine columns (beyond the seed, see docs/engine.md):
+    suite_id: uuid.UUID | None = Field(default=None, foreign_key="scenario_suite.id", index=True)
+    batch_id: uuid.UUID | None = Field(default=None, index=True)  # one launch of many scenarios
+    from_run_id: uuid.UUID | None = Field(default=None, foreign_key="test_run.id")  # FROM_STEP/SINGLE_STEP
+    pinned: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)  # RunSnapshot
+    worker_id: str | None = Field(default=None, max_length=200)
+    heartbeat_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    dispatched_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    attempt: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    cancel_requested: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
+    event_seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # last persisted event
+    error: str | None = Field(default=None, sa_type=sa.Text)
 
 
 class TestStepResult(SQLModel, table=True):
     __test__: ClassVar[bool] = False  # not a pytest test class
     __tablename__ = "test_step_result"
-    __table_args__ = (sa.Index("ix_test_step_result_payload_gin", "payload", postgresql_using="gin"),)
+    __table_args__ = (
+        sa.Index("ix_test_step_result_payload_gin", "payload", postgresql_using="gin"),
+        # a redelivered run message can never record a step twice
+        sa.UniqueConstraint("run_id", "order_index"),
+    )
 
     id: uuid.UUID = _id()
     tenant_id: uuid.UUID = _tenant()
@@ -322,6 +339,9 @@ class TestStepResult(SQLModel, table=True):
     payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
     violations: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSONB_OR_JSON)
     created_at: datetime = _created_at()
+    attempt: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # the run attempt that ran it
+    seq: int = Field(default=0, sa_column_kwargs={"server_default": "0"})  # its StepFinished event's seq
+    reused_from_run_id: uuid.UUID | None = Field(default=None)  # FROM_STEP: copied from this run
 
 
 class TestRunReport(SQLModel, table=True):
@@ -355,6 +375,7 @@ TENANT_OWNED = (
     ProcessVersion,
     ProtocolSpec,
     ScenarioSuite,
+    SuiteSpec,
     TestScenario,
     ScenarioStep,
     TestDataSet,

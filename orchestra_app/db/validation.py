@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from orchestra_app.db import tables as t
 from orchestra_app.domain.errors import ValidationFailed
 from orchestra_app.domain.graph import ControlFlowGraph
+from orchestra_app.domain.runs import RunSnapshot
 from orchestra_app.domain.spec import SpecSummary
 from orchestra_app.domain.steps import (
     ActionDefinition,
@@ -51,6 +52,7 @@ SHAPES: dict[type, dict[str, TypeAdapter[Any]]] = {
         "queue_profiles": _ALIAS_MAP,
         "services": _OBJECT,
     },
+    t.TestRun: {"pinned": TypeAdapter(RunSnapshot)},
     t.TestStepResult: {"payload": TypeAdapter(StepResultPayload), "violations": TypeAdapter(list[Violation])},
     t.TestRunReport: {"summary": _OBJECT, "recommendations": TypeAdapter(list[dict[str, Any]])},
     t.AuditLog: {"details": _OBJECT},

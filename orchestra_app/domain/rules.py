@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestra_app.domain.errors import ErrorKind, OrchestraError
+from orchestra_app.domain.paths import PathSyntaxError, Segment, parse_path, select
 from orchestra_app.domain.steps import Violation, ViolationType
 
 COMPARISONS = ("gt", "gte", "lt", "lte")
@@ -26,10 +27,8 @@ OPERATORS = (
 )
 LEAF_KEYS = {"path", "name", "message", "match", *OPERATORS}
 COMBINATORS = ("all", "any", "not")
-_WILDCARD = object()
 _MISSING = object()
 _MAX_DETAIL_CHARS = 500
-_SEGMENT = re.compile(r"""\.([^.\[\]]+)|\[(-?\d+|\*)\]|\[["']([^"']*)["']\]""")
 
 
 class RuleError(OrchestraError):
@@ -40,64 +39,25 @@ class RuleError(OrchestraError):
 
 @dataclass(frozen=True)
 class Selector:
+    """A compiled ``$``-path (the grammar of ``domain/paths.py``, shared with templates)."""
+
     text: str
-    segments: tuple[Any, ...]  # str key, int index or _WILDCARD
+    segments: tuple[Segment, ...]
 
     def select(self, subject: Any, case_insensitive_roots: frozenset[str]) -> list[tuple[str, Any]]:
         """All (json pointer, value) pairs the selector reaches; empty when nothing matches."""
-        current: list[tuple[str, Any]] = [("", subject)]
-        for depth, segment in enumerate(self.segments):
-            fold = depth == 1 and bool(self.segments) and self.segments[0] in case_insensitive_roots
-            nxt: list[tuple[str, Any]] = []
-            for pointer, value in current:
-                if segment is _WILDCARD:
-                    if isinstance(value, list):
-                        nxt.extend((f"{pointer}/{i}", v) for i, v in enumerate(value))
-                    elif isinstance(value, Mapping):
-                        nxt.extend((f"{pointer}/{_escape(str(k))}", v) for k, v in value.items())
-                elif isinstance(segment, int):
-                    if isinstance(value, list) and -len(value) <= segment < len(value):
-                        nxt.append((f"{pointer}/{segment}", value[segment]))
-                elif isinstance(value, Mapping):
-                    if segment in value:
-                        nxt.append((f"{pointer}/{_escape(segment)}", value[segment]))
-                    elif fold:
-                        lowered = segment.lower()
-                        for key, v in value.items():
-                            if str(key).lower() == lowered:
-                                nxt.append((f"{pointer}/{_escape(str(key))}", v))
-                                break
-                elif isinstance(value, list) and segment.isdigit() and int(segment) < len(value):
-                    nxt.append((f"{pointer}/{segment}", value[int(segment)]))
-            current = nxt
-            if not current:
-                break
-        return current
-
-
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
+        fold = bool(self.segments) and self.segments[0] in case_insensitive_roots
+        return select(subject, self.segments, fold_depths=frozenset({1}) if fold else frozenset())
 
 
 def parse_selector(text: str, pointer: str = "") -> Selector:
     """``$.body.items[*].price`` -> Selector; ``$`` alone selects the whole subject."""
     if not isinstance(text, str) or not text.startswith("$"):
         raise RuleError(f"path must be a string starting with '$', got {text!r}", pointer=pointer + "/path")
-    segments: list[Any] = []
-    pos = 1
-    while pos < len(text):
-        match = _SEGMENT.match(text, pos)
-        if match is None:
-            raise RuleError(f"bad path syntax at character {pos + 1} of {text!r}", pointer=pointer + "/path")
-        key, index, quoted = match.groups()
-        if key is not None:
-            segments.append(_WILDCARD if key == "*" else key)
-        elif index is not None:
-            segments.append(_WILDCARD if index == "*" else int(index))
-        else:
-            segments.append(quoted)
-        pos = match.end()
-    return Selector(text, tuple(segments))
+    try:
+        return Selector(text, parse_path(text))
+    except PathSyntaxError as exc:
+        raise RuleError(str(exc), pointer=pointer + "/path") from None
 
 
 @dataclass

@@ -49,6 +49,8 @@ class ResponseSpec(DomainModel):
     description: str | None = None
     headers: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> {required, schema}
     content: dict[str, dict[str, Any] | None] = Field(default_factory=dict)  # media type -> schema
+    # OpenAPI 3 links: name -> {operationId | operationRef, parameters: {name: runtime expr}, requestBody}
+    links: dict[str, dict[str, Any]] | None = None
 
 
 class Server(DomainModel):

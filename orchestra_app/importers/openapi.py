@@ -688,8 +688,33 @@ class OpenApiImporter:
                 description=_text(resp.get("description")),
                 headers=self._headers(resp.get("headers"), ruri, [*rwhere, "headers"], sources, code),
                 content=content,
+                links=None if self.swagger else self._links(resp.get("links"), ruri, [*rwhere, "links"]),
             )
         return out
+
+    def _links(self, node: Any, uri: str, where: Where) -> dict[str, dict[str, Any]] | None:
+        """Response links (step chaining uses them): target operation and runtime expressions."""
+        if not isinstance(node, dict) or not node:
+            return None
+        out: dict[str, dict[str, Any]] = {}
+        for name, raw in node.items():
+            link, _luri, _lwhere = self.deref(raw, uri, [*where, str(name)])
+            if not isinstance(link, dict):
+                continue
+            entry: dict[str, Any] = {}
+            for key in ("operationId", "operationRef", "description"):
+                if isinstance(link.get(key), str):
+                    entry[key] = link[key]
+            params = link.get("parameters")
+            if isinstance(params, dict):
+                entry["parameters"] = {
+                    str(k): v for k, v in params.items() if isinstance(v, str | int | float)
+                }
+            if isinstance(link.get("requestBody"), str | dict):
+                entry["requestBody"] = link["requestBody"]
+            if "operationId" in entry or "operationRef" in entry:
+                out[str(name)] = entry
+        return out or None
 
     def _headers(
         self, node: Any, uri: str, where: Where, sources: Sources, code: str

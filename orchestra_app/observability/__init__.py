@@ -1,1 +1,2 @@
-"""Structured logs (JSON lines with the seed's tenant/run fields) and error ids for unexpected failures."""
+"""Observability: structured logs (JSON lines with the seed's tenant/run fields), error ids for
+unexpected failures, and Prometheus metrics with the seed's names (11.1)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -246,12 +247,29 @@ class ExecutionEnvironment:
         self.close()
 
 
+def _never() -> bool:
+    return False
+
+
 @dataclass
 class StepRunContext:
-    """Everything one step execution sees: the environment and the run's ExecutionContext."""
+    """Everything one step execution sees: the environment and the run's ExecutionContext.
+
+    ``cancelled()`` turns True when the run is cancelled (or has run out of time): a plugin that polls
+    (DB, Kafka, queue assertions) checks it between attempts and stops early. ``deadline`` is the
+    ``time.monotonic()`` value by which the step must end (None: no limit); ``remaining_s()`` helps a
+    plugin cap its own waits. The engine enforces the timeout either way.
+    """
 
     environment: ExecutionEnvironment
     context: ExecutionContext = field(default_factory=ExecutionContext)
+    cancelled: Callable[[], bool] = _never
+    deadline: float | None = None
+
+    def remaining_s(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
 
     def template_scope(self) -> TemplateScope:
         return TemplateScope.from_context(
@@ -332,6 +350,9 @@ class ProtocolPlugin:
 
     id: ClassVar[str] = ""
     channel_types: ClassVar[tuple[ChannelType | str, ...]] = ()
+    # True when execute() caps every wait by ``run.remaining_s()`` (and so ends by ``run.deadline``):
+    # the engine then runs its steps on the run's own thread instead of a watchdog thread
+    cooperative_timeout: ClassVar[bool] = False
     config_schema: ClassVar[type[PluginConfig]] = PluginConfig
 
     spec_parser: ProtocolSpecParser | None = None

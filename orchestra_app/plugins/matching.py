@@ -45,6 +45,15 @@ STOPWORDS = frozenset(
         "their",
         "is",
         "be",
+        # quantifiers say one or many (see wording_number), not what is acted on
+        "every",
+        "each",
+        "single",
+        "one",
+        "many",
+        "multiple",
+        "specific",
+        "particular",
     }
 )
 # Verbs mapped to one canonical action so "Register customer" meets createCustomer / POST /customers.
@@ -110,7 +119,18 @@ for canonical, words in {
 }.items():
     for word in words:
         VERB_SYNONYMS.setdefault(word, canonical)
+ACTION_VERBS = frozenset(VERB_SYNONYMS.values())
+VERB_ONLY_FACTOR = 0.5  # a shared verb alone stays below MATCH_THRESHOLD
 METHOD_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "update", "DELETE": "delete"}
+
+# Singular/plural twins (get_task vs get_tasks): the wording says one or many, the operation says it by
+# its path (ends in a parameter: one item) and its name (listTasks, get_tasks: many).
+NUMBER_PENALTY = 0.1  # the wrong number costs more than the ambiguity margin, so a tie is broken
+MANY_WORDS = frozenset(
+    {"list", "all", "search", "browse", "every", "each", "many", "multiple", "bulk", "batch", "enumerate"}
+)
+ONE_WORDS = frozenset({"a", "an", "one", "single", "specific", "detail", "details", "particular"})
+_NOT_PLURAL_ENDINGS = ("ss", "us", "is", "ous", "ics", "news")
 
 
 def stem(word: str) -> str:
@@ -152,12 +172,71 @@ def _dice(a: set[str], b: set[str]) -> float:
     return 2 * len(a & b) / (len(a) + len(b))
 
 
+def raw_words(text: str | None) -> list[str]:
+    if not text:
+        return []
+    return [piece.lower() for chunk in _NON_WORD.split(text) for piece in _CAMEL.split(chunk) if piece]
+
+
+def _is_plural_noun(word: str) -> bool:
+    if len(word) <= 3 or not word.endswith("s") or word.endswith(_NOT_PLURAL_ENDINGS):
+        return False
+    if word in ONE_WORDS or word in STOPWORDS:
+        return False
+    stemmed = stem(word)
+    return stemmed != word and stemmed not in VERB_SYNONYMS and word not in VERB_SYNONYMS
+
+
+def _nouns(words: list[str]) -> list[str]:
+    return [
+        w
+        for w in words
+        if w.isalpha()
+        and len(w) > 2
+        and w not in STOPWORDS
+        and w not in MANY_WORDS
+        and w not in ONE_WORDS
+        and w not in VERB_SYNONYMS
+        and stem(w) not in VERB_SYNONYMS
+    ]
+
+
+def wording_number(text: str | None) -> str | None:
+    """ "one", "many" or None: what a task's wording asks for ("Get tasks", "List all tasks", "Get task")."""
+    words = raw_words(text)
+    many = any(w in MANY_WORDS for w in words) or any(_is_plural_noun(w) for w in words)
+    one = any(w in ONE_WORDS for w in words)
+    if many and one:
+        return None
+    if many:
+        return "many"
+    if one or _nouns(words):
+        return "one"
+    return None
+
+
+def operation_number(operation: Operation) -> str | None:
+    """ "one" for an item operation (path ends in a parameter), "many" for a collection read, else None."""
+    segments = [seg for seg in operation.path.split("/") if seg]
+    if segments and segments[-1].startswith("{"):
+        return "one"
+    id_words = raw_words(operation.id)
+    if any(w in MANY_WORDS for w in id_words) or any(_is_plural_noun(w) for w in id_words):
+        return "many"
+    if operation.method.upper() == "GET" and segments and _is_plural_noun(segments[-1].lower()):
+        return "many"
+    if _nouns(id_words) and operation.method.upper() == "GET":
+        return "one"
+    return None
+
+
 @dataclass
 class OperationProfile:
     operation: Operation
     id_tokens: set[str]
     summary_tokens: set[str]
     path_tokens: set[str]
+    number: str | None = None
 
 
 def profile(operation: Operation) -> OperationProfile:
@@ -168,7 +247,20 @@ def profile(operation: Operation) -> OperationProfile:
         verb = "list"  # GET on a collection reads many
     if verb:
         path_tokens.add(verb)
-    return OperationProfile(operation, set(tokens(operation.id)), set(tokens(operation.summary)), path_tokens)
+    return OperationProfile(
+        operation,
+        set(tokens(operation.id)),
+        set(tokens(operation.summary)),
+        path_tokens,
+        operation_number(operation),
+    )
+
+
+def number_adjustment(wanted: str | None, prof: OperationProfile) -> float:
+    """A penalty for an operation returning one item when the wording asks for many, or vice versa."""
+    if wanted is None or prof.number is None or wanted == prof.number:
+        return 0.0
+    return -NUMBER_PENALTY
 
 
 def similarity(step_tokens: set[str], prof: OperationProfile) -> float:
@@ -185,7 +277,12 @@ def similarity(step_tokens: set[str], prof: OperationProfile) -> float:
     if "get" in step_tokens and "list" in prof.id_tokens | prof.path_tokens and "list" not in step_tokens:
         relaxed = (step_tokens - {"get"}) | {"list"}
         scores[0] = max(scores[0], 0.9 * _dice(relaxed, prof.id_tokens | prof.path_tokens))
-    return min(1.0, scores[0] + 0.1 * scores[1])
+    score = min(1.0, scores[0] + 0.1 * scores[1])
+    # Sharing only the verb is not a match: "Cancel application" must not reach cancel_backfill.
+    step_nouns = step_tokens - ACTION_VERBS
+    if step_nouns and not step_nouns & (prof.id_tokens | prof.summary_tokens | prof.path_tokens):
+        score *= VERB_ONLY_FACTOR
+    return score
 
 
 def find_explicit(ref: str, operations: Sequence[Operation]) -> Operation | None:
@@ -256,16 +353,30 @@ class SimilarityEndpointMatcher:
                 status="UNMATCHED",
                 reason=f"{source} names {ref!r}, which is not an operationId or 'METHOD /path' of the spec",
             )
-        step_tokens = set(tokens(step.name or step.alias))
-        scored = sorted(
-            ((similarity(step_tokens, p), p.operation.id) for p in profiles),
-            key=lambda item: (-item[0], item[1]),
-        )
+        wording = step.name or step.alias
+        step_tokens = set(tokens(wording))
+        wanted = wording_number(wording)
+        numbers = {p.operation.id: p.number for p in profiles}
+        scored = []
+        for p in profiles:
+            base = similarity(step_tokens, p)
+            score = max(0.0, base + number_adjustment(wanted, p)) if base > 0 else 0.0
+            scored.append((score, p.operation.id))
+        scored.sort(key=lambda item: (-item[0], item[1]))
         candidates = [
             {"operationId": op_id, "score": round(score, 3)} for score, op_id in scored[:5] if score > 0
         ]
         if not scored or scored[0][0] < self.threshold:
             best = f" (best: {scored[0][1]} at {scored[0][0]:.2f})" if scored and scored[0][0] > 0 else ""
+            by_id = {p.operation.id: p for p in profiles}
+            top = by_id.get(scored[0][1]) if scored and scored[0][0] > 0 else None
+            nouns = step_tokens - ACTION_VERBS
+            if (
+                top is not None
+                and nouns
+                and not nouns & (top.id_tokens | top.summary_tokens | top.path_tokens)
+            ):
+                best = best[:-1] + f"; it shares only the verb, not {', '.join(sorted(nouns))})"
             return StepBinding(
                 step_alias=step.alias,
                 step_name=step.name,
@@ -276,15 +387,21 @@ class SimilarityEndpointMatcher:
             )
         best_score, best_id = scored[0]
         if len(scored) > 1 and best_score - scored[1][0] < self.margin:
+            twins = {numbers.get(best_id), numbers.get(scored[1][1])} == {"one", "many"}
+            hint = " (one item or many? the wording does not say)" if twins and wanted is None else ""
             return StepBinding(
                 step_alias=step.alias,
                 step_name=step.name,
                 status="AMBIGUOUS",
                 confidence=round(best_score, 3),
                 candidates=candidates,
-                reason=f"{best_id} and {scored[1][1]} match {step.name!r} almost equally; "
+                reason=f"{best_id} and {scored[1][1]} match {step.name!r} almost equally{hint}; "
                 f"bind one explicitly",
             )
+        reason = f"name similarity {best_score:.2f}"
+        runner_up = numbers.get(scored[1][1]) if len(scored) > 1 else None
+        if wanted is not None and numbers.get(best_id) == wanted and runner_up not in (None, wanted):
+            reason += f"; the wording asks for {wanted}, so {best_id} rather than {scored[1][1]}"
         return StepBinding(
             step_alias=step.alias,
             step_name=step.name,
@@ -292,7 +409,7 @@ class SimilarityEndpointMatcher:
             operation_id=best_id,
             confidence=round(best_score, 3),
             candidates=candidates,
-            reason=f"name similarity {best_score:.2f}",
+            reason=reason,
         )
 
     def starter_template(self, operation: Operation, spec: SpecSummary) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from sqlmodel import Session, SQLModel, col, func, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from orchestra_app.db.tables import (
+    ArtifactStatus,
     AuditLog,
     Environment,
     Process,
@@ -134,6 +135,8 @@ def list_suites(
     counts = (
         select(TestScenario.suite_id, func.count().label("n"))
         .where(TestScenario.tenant_id == principal.tenant_id)
+        # a suite imported from YAML keeps older scenario versions as DEPRECATED: count current ones
+        .where(TestScenario.status != ArtifactStatus.DEPRECATED)
         .group_by(col(TestScenario.suite_id))
         .subquery()
     )

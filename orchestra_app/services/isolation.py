@@ -12,6 +12,9 @@ runs at a lower CPU priority, and can be killed when it runs past its budget, wh
   wait up to ``ORCHESTRA_IMPORT_QUEUE_S`` for a worker, then get BUSY (429);
 * a task still running after ``ORCHESTRA_IMPORT_TIMEOUT_S`` has its worker killed: TIMEOUT (422)
   naming the file; a fresh worker takes its place on the next task;
+* a task that stores something asks the parent first (``commit_gate()`` right before its commit): the
+  parent answers "go" only within the budget and from then on waits for the answer instead of killing,
+  so an import is never both reported as timed out and stored;
 * a worker's address space is capped at ``ORCHESTRA_IMPORT_MEMORY_MB``: running out is TOO_LARGE
   (413) and the worker is replaced;
 * an OrchestraError in the worker comes back as itself (kind, file, line, pointer); anything else
@@ -50,6 +53,9 @@ WORKER_START_TIMEOUT_S = 120.0
 MAX_TASKS_PER_WORKER = 200  # recycled after this many tasks (fragmented memory, leaked state)
 _HEADER = struct.Struct("!Q")
 _READY = b"orchestra-isolation-ready"
+_GATE = b"orchestra-isolation-commit?"
+_GO, _STOP = b"go", b"stop"
+COMMIT_GRACE_S = 300.0  # after "go": storing is bounded work; a worker still silent then is stuck
 
 
 class IsolatedFailure(Exception):
@@ -138,10 +144,27 @@ class _Worker:
             _write_frame(self.stdin, pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
         except (BrokenPipeError, OSError) as exc:
             raise _WorkerGone(str(exc)) from None
-        if not self._wait_readable(budget):
-            self.kill()
-            return None
-        return pickle.loads(_read_frame(self.stdout))
+        deadline = time.monotonic() + budget
+        answered_gate = False  # after a gate answer the worker owes its result: wait, never kill
+        allowed = False
+        while True:
+            wait = COMMIT_GRACE_S if answered_gate else deadline - time.monotonic()
+            if not self._wait_readable(wait):
+                self.kill()
+                if answered_gate:
+                    raise _WorkerGone("the worker stopped answering while storing")
+                return None
+            frame = _read_frame(self.stdout)
+            if frame != _GATE:
+                return pickle.loads(frame)
+            # The worker is about to commit: "go" only within the budget (a retried commit asks again).
+            if not answered_gate:
+                allowed = time.monotonic() < deadline
+                answered_gate = True
+            try:
+                _write_frame(self.stdin, _GO if allowed else _STOP)
+            except (BrokenPipeError, OSError) as exc:
+                raise _WorkerGone(str(exc)) from None
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -293,7 +316,27 @@ def _answer(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any
         return pickle.dumps(("failure", (f"cannot send the result: {type(exc).__name__}: {exc}", "")))
 
 
+_channel: tuple[IO[bytes], IO[bytes]] | None = None  # (to parent, from parent) inside a worker
+
+
+def commit_gate(*, what: str = "the import", file: str | None = None) -> None:
+    """Called by isolated work right before it commits: returns when the parent allows the commit,
+    raises TIMEOUT (nothing is stored) when the budget ran out first. A no-op outside a worker."""
+    if _channel is None:
+        return
+    out, inp = _channel
+    _write_frame(out, _GATE)
+    if _read_frame(inp) != _GO:
+        raise OrchestraError(
+            f"{what} took longer than its {get_settings().import_timeout_s:g} s budget and was stopped "
+            "before anything was stored",
+            kind=ErrorKind.TIMEOUT,
+            file=file,
+        )
+
+
 def _worker_main() -> None:
+    global _channel
     # The protocol owns the real stdout; anything the work prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
@@ -311,6 +354,7 @@ def _worker_main() -> None:
     for module in PRELOAD:
         importlib.import_module(module)
     _write_frame(out, _READY)
+    _channel = (out, inp)
     while True:
         try:
             request = _read_frame(inp)
@@ -322,4 +366,8 @@ def _worker_main() -> None:
 
 
 if __name__ == "__main__":
-    _worker_main()
+    # Run the canonical module's loop (not this __main__ copy), so commit_gate() imported by the work
+    # sees the channel set here.
+    from orchestra_app.services import isolation
+
+    isolation._worker_main()

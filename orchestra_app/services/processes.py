@@ -26,7 +26,7 @@ from orchestra_app.importers.detect import import_process as parse_process
 from orchestra_app.services import artifacts, audit
 from orchestra_app.services.concurrency import insert_ignore, locked
 from orchestra_app.services.guards import check_upload, require
-from orchestra_app.services.isolation import run_isolated
+from orchestra_app.services.isolation import commit_gate, run_isolated
 from orchestra_app.settings import get_settings
 
 DEFAULT_MAX_SCENARIOS = 200  # the app stores every scenario; the CLI's defaults are the generator's
@@ -323,6 +323,7 @@ def import_in_worker(
             engine,
             import_process,
             principal,
+            before_commit=lambda: commit_gate(what="importing the process", file=filename),
             data=data,
             filename=filename,
             key=key,

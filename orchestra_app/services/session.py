@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -48,7 +48,7 @@ def run(use_case: Callable[..., T], /, principal: Principal, **kwargs: object) -
         return use_case(session=session, principal=principal, **kwargs)
 
 
-def write(use_case: Callable[..., T], /, principal: Principal, **kwargs: object) -> T:
+def write(use_case: Callable[..., T], /, principal: Principal, **kwargs: Any) -> T:
     """Like ``run`` for use cases that read and then write what they read (versions, get-or-create).
 
     The unit of work holds the write lock on SQLite from its first statement and is retried a few
@@ -58,13 +58,23 @@ def write(use_case: Callable[..., T], /, principal: Principal, **kwargs: object)
 
 
 def write_on(
-    engine: Engine | None, use_case: Callable[..., T], /, principal: Principal, **kwargs: object
+    engine: Engine | None,
+    use_case: Callable[..., T],
+    /,
+    principal: Principal,
+    *,
+    before_commit: Callable[[], None] | None = None,
+    **kwargs: object,
 ) -> T:
-    """``write`` on a given engine (an import worker uses a short-lived one of its own)."""
+    """``write`` on a given engine (an import worker uses a short-lived one of its own); ``before_commit``
+    runs after the use case and before the commit (raising there rolls everything back)."""
 
     def once() -> T:
         with session_scope(engine, write=True) as session:
-            return use_case(session=session, principal=principal, **kwargs)
+            result = use_case(session=session, principal=principal, **kwargs)
+            if before_commit is not None:
+                before_commit()
+            return result
 
     return retrying(once, what=getattr(use_case, "__name__", "write").replace("_", " "))
 

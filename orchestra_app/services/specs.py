@@ -19,7 +19,7 @@ from orchestra_app.importers.spec_detect import import_spec as parse_spec
 from orchestra_app.services import artifacts, audit
 from orchestra_app.services.concurrency import advisory_lock
 from orchestra_app.services.guards import check_upload, require
-from orchestra_app.services.isolation import run_isolated
+from orchestra_app.services.isolation import commit_gate, run_isolated
 from orchestra_app.settings import get_settings
 
 PROTOCOL_IDS = {"http": "http", "asyncapi": "kafka", "grpc": "grpc"}
@@ -158,6 +158,7 @@ def import_in_worker(
             engine,
             import_spec,
             principal,
+            before_commit=lambda: commit_gate(what="importing the spec", file=filename),
             data=data,
             filename=filename,
             service_name=service_name,

@@ -54,6 +54,12 @@ def test_bind_suite_to_spec_with_override(app_url: str, page: Page) -> None:
     expect(page.locator("#page-title")).to_have_text("Suites", timeout=60_000)
     expect(page.locator("#suites-table")).to_contain_text("Order fulfilment", timeout=30_000)
     page.locator("#suites-table button").first.click()
+    # binding is scoped: with no spec chosen it is refused, naming what to do
+    page.locator("#bind-button").click()
+    expect(page.locator("#bind-error")).to_contain_text("has no specs chosen", timeout=30_000)
+    page.locator("#spec-picker").get_by_text("orders-api").first.click()
+    page.locator("#save-specs-button").click()
+    expect(page.locator("#specs-result")).to_contain_text("orders-api", timeout=30_000)
     page.locator("#bind-button").click()
     expect(page.locator("#bindings-table")).to_contain_text("EXPLICIT", timeout=30_000)
     expect(page.locator("#bindings-table")).to_contain_text("orders-api:createOrder")
@@ -64,4 +70,12 @@ def test_bind_suite_to_spec_with_override(app_url: str, page: Page) -> None:
     page.locator("#bind-button").click()
     expect(ship).to_contain_text("orders-api:getOrder", timeout=30_000)
     expect(page.locator("#bind-result")).to_contain_text("task nodes bound")
+    # the order id of "Ship order" comes from the order "Create order" created; override it back to data
+    chained = page.locator("#chaining-table tr", has_text="ship_order").first
+    expect(chained).to_contain_text("{{step.create_order.response.body.id}}", timeout=30_000)
+    chained.locator("input").fill("data")
+    chained.locator("input").blur()
+    page.locator("#apply-chaining-button").click()
+    expect(page.locator("#chaining-result")).to_contain_text("override(s) applied", timeout=30_000)
+    expect(page.locator("#chaining-table tr", has_text="ship_order").first).to_contain_text("override")
     page.screenshot(path=str(ARTIFACTS / "screenshots" / "suite-bound.png"), full_page=True)

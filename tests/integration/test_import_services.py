@@ -180,16 +180,19 @@ def test_bind_suite_stores_endpoint_refs_and_templates(migrated_pg_engine: sa.En
             data=(APP / "order.bpmn").read_bytes(),
             filename="order.bpmn",
         )
-        for name in ("orders-api.yaml", "payments-api.json"):
+        spec_ids = [
             specs.import_spec(
                 session=session, principal=principal, data=(APP / name).read_bytes(), filename=name
-            )
+            ).spec_id
+            for name in ("orders-api.yaml", "payments-api.json")
+        ]
         session.commit()
 
         rows = bind_suite(
             session=session,
             principal=principal,
             suite_id=imported.suite_id,
+            spec_ids=spec_ids,
             overrides={"ship": "orders-api:getOrder"},
         )
         session.commit()
@@ -207,7 +210,11 @@ def test_bind_suite_stores_endpoint_refs_and_templates(migrated_pg_engine: sa.En
         )
         template = charge_steps[0].action["inputTemplate"]
         assert template["method"].upper() == "POST" and template["path"] == "/payments"
-        assert template["json"] == {"orderId": "{{data.orderId}}", "amount": "{{data.amount}}"}
+        # orderId is chained to the order the earlier "Create order" step created (plugins/chaining.py)
+        assert template["json"] == {
+            "orderId": "{{step.create_order.response.body.id}}",
+            "amount": "{{data.amount}}",
+        }
         unbound = session.exec(
             select(ScenarioStep).where(ScenarioStep.source_node_id == "notify_rejected")
         ).all()

@@ -22,6 +22,7 @@ SEED_TABLES = {
     "process_version",
     "protocol_spec",
     "scenario_suite",
+    "suite_spec",
     "test_scenario",
     "scenario_step",
     "test_data_set",

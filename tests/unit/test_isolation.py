@@ -97,3 +97,38 @@ def test_busy_when_every_worker_is_taken(budget: None, monkeypatch: pytest.Monke
     finally:
         holder.join(30)
     assert outcome and getattr(outcome[0], "kind", None) is ErrorKind.TIMEOUT
+
+
+def test_a_commit_allowed_within_the_budget_is_never_killed(budget: None, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The gate answers "go" inside the budget; storing may then outlast the budget and is not killed,
+    so an import is never reported as timed out while its rows are committed."""
+    marker = tmp_path / "stored"
+    assert run_isolated(work.gated_store, str(marker), 2.5, what="storing") == "stored"
+    assert marker.read_text() == "stored"
+
+
+def test_a_commit_asked_after_the_budget_is_refused_and_nothing_stored(
+    budget: None,
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    """The gate's question arrives once the budget is spent (the parent is made to notice it late):
+    the worker is told to stop, raises TIMEOUT, and its 'store' never happens."""
+    real_wait = isolation._Worker._wait_readable
+    budget_s = get_settings().import_timeout_s
+
+    def late(self: isolation._Worker, timeout: float) -> bool:
+        ready = real_wait(self, timeout)
+        if ready:
+            threading.Event().wait(budget_s + 0.2)  # the question is read after the deadline
+        return ready
+
+    monkeypatch.setattr(isolation._Worker, "_wait_readable", late)
+    marker = tmp_path / "stored"
+    with pytest.raises(OrchestraError) as caught:
+        run_isolated(work.gate_then_store, str(marker), what="storing", file="late.bpmn")
+    assert caught.value.kind is ErrorKind.TIMEOUT and caught.value.file == "late.bpmn"
+    assert "before anything was stored" in str(caught.value)
+    assert not marker.exists()
+    monkeypatch.setattr(isolation._Worker, "_wait_readable", real_wait)
+    assert run_isolated(work.echo, b"ok", what="after") == 2  # the worker answered cleanly and is reused

@@ -185,6 +185,18 @@ def _redact_url(url: str, sensitive_query: set[str], secrets: set[str]) -> str:
     return redact_text(url, secrets)
 
 
+def _capped(timeout: httpx.Timeout, seconds: float) -> httpx.Timeout:
+    """No phase of the request may wait longer than the step has left (at least 1 ms)."""
+    left = max(seconds, 0.001)
+
+    def cap(value: float | None) -> float:
+        return left if value is None else min(value, left)
+
+    return httpx.Timeout(
+        connect=cap(timeout.connect), read=cap(timeout.read), write=cap(timeout.write), pool=cap(timeout.pool)
+    )
+
+
 class HttpStepExecutor:
     def __init__(self, validator: HttpContractValidator | None = None, *, plugin_id: str = "http") -> None:
         self.validator = validator or HttpContractValidator()
@@ -364,6 +376,9 @@ class HttpStepExecutor:
         if request is None:
             return
         timeout = self._timeout(step, service)
+        remaining = getattr(run, "remaining_s", lambda: None)()  # the engine's limit for this step
+        if remaining is not None:
+            timeout = _capped(timeout, remaining)
         client = self._client(run, service_name or "_", service, config)
 
         auth_config: Any = service.auth

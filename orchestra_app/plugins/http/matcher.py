@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestra_app.domain.spec import Operation, SpecSummary, resolve_component_ref, template_variables
+from orchestra_app.domain.spec import Operation, SpecSummary, template_variables
 from orchestra_app.plugins.matching import SimilarityEndpointMatcher
+from orchestra_app.plugins.schema_walk import merge_all_of, resolve
 
 MAX_DEPTH = 6
 _LOCATION_KEYS = {"path": "pathParams", "query": "query", "header": "headers", "cookie": "cookies"}
@@ -15,48 +16,15 @@ def _placeholder(path: str) -> str:
     return "{{data." + path + "}}"
 
 
-def _resolve(schema: Any, spec: SpecSummary, seen: frozenset[str]) -> tuple[Any, frozenset[str]]:
-    """Follow local ``#/components/...`` refs; a ref already on the stack yields None (cycle)."""
-    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str):
-        ref = schema["$ref"]
-        if ref in seen:
-            return None, seen
-        seen = seen | {ref}
-        node = resolve_component_ref(spec.components, ref)
-        schema = node if node is not None else {}
-    return schema, seen
-
-
-def _merge_all_of(schema: dict[str, Any], spec: SpecSummary, seen: frozenset[str]) -> dict[str, Any]:
-    merged: dict[str, Any] = {k: v for k, v in schema.items() if k != "allOf"}
-    props = dict(merged.get("properties") or {})
-    required = list(merged.get("required") or [])
-    for part in schema.get("allOf") or []:
-        resolved, part_seen = _resolve(part, spec, seen)
-        if not isinstance(resolved, dict):
-            continue
-        if "allOf" in resolved:
-            resolved = _merge_all_of(resolved, spec, part_seen)
-        props.update(resolved.get("properties") or {})
-        required.extend(r for r in resolved.get("required") or [] if r not in required)
-        if "type" in resolved and "type" not in merged:
-            merged["type"] = resolved["type"]
-    if props:
-        merged["properties"] = props
-    if required:
-        merged["required"] = required
-    return merged
-
-
 def skeleton(
     schema: Any, spec: SpecSummary, path: str, depth: int = 0, seen: frozenset[str] = frozenset()
 ) -> Any:
     """A body skeleton: required fields become ``{{data.<dotted path>}}``; objects and arrays recurse."""
-    resolved, seen = _resolve(schema, spec, seen)
+    resolved, seen = resolve(schema, spec, seen)
     if not isinstance(resolved, dict) or depth >= MAX_DEPTH:
         return _placeholder(path)
     if "allOf" in resolved:
-        resolved = _merge_all_of(resolved, spec, seen)
+        resolved = merge_all_of(resolved, spec, seen)
     for key in ("oneOf", "anyOf"):
         if resolved.get(key) and "properties" not in resolved:
             return skeleton(resolved[key][0], spec, path, depth + 1, seen)

@@ -30,6 +30,8 @@ class HttpPlugin(ProtocolPlugin):
     id: ClassVar[str] = "http"
     channel_types: ClassVar[tuple[ChannelType | str, ...]] = (ChannelType.HTTP_REST,)
     config_schema: ClassVar[type[PluginConfig]] = HttpPluginConfig
+    # every wait is capped by StepRunContext.remaining_s(): the engine may run steps inline
+    cooperative_timeout: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self.contract_validator = HttpContractValidator()

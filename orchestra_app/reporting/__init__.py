@@ -1,0 +1,1 @@
+"""Reports: JUnit XML (and later HTML/JSON) written from run results."""
