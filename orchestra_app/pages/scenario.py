@@ -105,6 +105,7 @@ class ScenarioState(AppState):
     endpoint_search: str = ""
     data_paths: list[str] = []
     response_paths: dict[str, list[str]] = {}
+    endpoint_note: str = ""
 
     @rx.var
     def cur(self) -> dict[str, str]:
@@ -251,7 +252,7 @@ class ScenarioState(AppState):
             self.mermaid_text = drawing.source if drawing.kind == "sequence" else ""
             self.mermaid_fallback, self.messages = drawing.generated, drawing.messages
         self.endpoints, self.response_paths = context.endpoints, context.response_paths
-        self.data_paths = context.data_paths
+        self.data_paths, self.endpoint_note = context.data_paths, context.note
         self.draft_name, self.draft_tags = detail.name, ", ".join(detail.tags)
         self.steps = [to_form(s) for s in detail.steps]
         self.selected, self.endpoint_search, self.dirty = 0, "", False
@@ -593,6 +594,10 @@ def _endpoint_picker() -> rx.Component:
         rx.cond(
             ScenarioState.endpoint_label != "",
             rx.text("Bound to ", rx.code(ScenarioState.endpoint_label), size="1", id="endpoint-current"),
+        ),
+        rx.cond(
+            ScenarioState.endpoint_note != "",
+            rx.text(ScenarioState.endpoint_note, size="1", color_scheme="gray", id="endpoint-note"),
         ),
         rx.cond(
             ScenarioState.endpoints.length() == 0,  # type: ignore[attr-defined]

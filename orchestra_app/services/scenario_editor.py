@@ -1,6 +1,6 @@
 """What the scenario editor offers: endpoints to bind a step to, and variables a template can use.
 
-Endpoints come from the suite's specs (one version per protocol and service, the newest); variables
+Endpoints come from the suite's chosen specs (else the tenant's newest per service); variables
 are ``{{data.*}}`` paths from the data sets that apply to the scenario (global, its suite, the
 scenario) and from other templates of the suite, and ``{{step.<alias>.response.*}}`` paths from the
 response schema of the operation an earlier step is bound to.
@@ -19,6 +19,7 @@ from orchestra_app.db.tables import (
     ArtifactStatus,
     ProtocolSpec,
     ScenarioStep,
+    SuiteSpec,
     TestDataSet,
     TestScenario,
 )
@@ -39,14 +40,26 @@ class EditorContext:
     data_paths: list[str] = field(default_factory=list)
     # endpoint value ("protocol|service|operation") -> paths below response (body.id, status, ...)
     response_paths: dict[str, list[str]] = field(default_factory=dict)
+    note: str = ""
 
 
 def endpoint_value(protocol_id: str, service: str, endpoint: str) -> str:
     return f"{protocol_id}|{service}|{endpoint}"
 
 
-def suite_specs(*, session: Session, principal: Principal, suite_id: UUID) -> list[ProtocolSpec]:
-    """The specs a suite's steps bind to: the newest non-deprecated version per (protocol, service)."""
+def suite_specs(*, session: Session, principal: Principal, suite_id: UUID) -> tuple[list[ProtocolSpec], bool]:
+    """The specs a suite's steps bind to: the ones chosen for the suite (``suite_spec``, the Suites
+    page), else every spec of the tenant, newest non-deprecated version per (protocol, service).
+    The flag says whether the suite had chosen them."""
+    chosen = list(
+        session.exec(
+            select(ProtocolSpec)
+            .join(SuiteSpec, col(SuiteSpec.spec_id) == col(ProtocolSpec.id))
+            .where(SuiteSpec.suite_id == suite_id, SuiteSpec.tenant_id == principal.tenant_id)
+        ).all()
+    )
+    if chosen:
+        return sorted(chosen, key=lambda s: (s.service_name, s.protocol_id)), True
     rows = session.exec(
         select(ProtocolSpec)
         .where(
@@ -58,8 +71,7 @@ def suite_specs(*, session: Session, principal: Principal, suite_id: UUID) -> li
     latest: dict[tuple[str, str], ProtocolSpec] = {}
     for row in rows:
         latest.setdefault((row.protocol_id, row.service_name), row)
-    del suite_id  # every spec of the tenant until the suite chooses its own
-    return sorted(latest.values(), key=lambda s: (s.service_name, s.protocol_id))
+    return sorted(latest.values(), key=lambda s: (s.service_name, s.protocol_id)), False
 
 
 def _label(op: Operation, service: str) -> str:
@@ -135,7 +147,12 @@ def editor_context(*, session: Session, principal: Principal, scenario_id: UUID)
     context = EditorContext()
     if scenario is None:
         return context
-    for spec in suite_specs(session=session, principal=principal, suite_id=scenario.suite_id):
+    specs, chosen = suite_specs(session=session, principal=principal, suite_id=scenario.suite_id)
+    if not chosen and specs:
+        context.note = (
+            "This suite has no chosen specs yet (Suites page): the endpoints of every spec are offered."
+        )
+    for spec in specs:
         summary = SpecSummary.model_validate(spec.parsed_summary)
         channel = CHANNEL_BY_PROTOCOL.get(spec.protocol_id, ChannelType.HTTP_REST)
         if spec.protocol_id == "queue":

@@ -25,7 +25,7 @@ from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.rules import parse_rules
 from orchestra_app.domain.secrets import secret_ref_name
 from orchestra_app.domain.steps import ChannelType, StepKind
-from orchestra_app.domain.templating import parse_path
+from orchestra_app.domain.templating import RESPONSE_PARTS, parse_expression
 from orchestra_app.plugins.db.executor import DbAssertMeta
 from orchestra_app.plugins.db.sql import SqlRefused
 from orchestra_app.plugins.db.sql import prepare as prepare_sql
@@ -35,8 +35,7 @@ from orchestra_app.plugins.sideeffects import StepMeta
 
 ALIAS = re.compile(r"^[A-Za-z0-9_]{1,200}$")
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}", re.S)
-ROOTS = ("data", "step", "env", "run", "secret:")
-_CALL = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*\s*\(.*\)$", re.S)
+PARTS = ("body", "headers", "status", "rows", "message", "durationMs")
 
 META_MODELS: dict[tuple[ChannelType, StepKind], type[StepMeta]] = {
     (ChannelType.DB, StepKind.ASSERTION): DbAssertMeta,
@@ -85,32 +84,41 @@ def placeholders(value: Any, pointer: str = "") -> Iterator[tuple[str, str]]:
             yield from placeholders(item, f"{pointer}/{i}")
 
 
-def expression_problem(expr: str, earlier: list[str]) -> str | None:
-    """Why a placeholder expression cannot work here (syntax, unknown root, not an earlier step)."""
+def expression_problem(expr: str, earlier: list[str]) -> tuple[str, str] | None:
+    """(severity, why) a placeholder expression cannot work here: its syntax (domain/templating.py's
+    own parser: paths, functions and their arguments), a ``step.<alias>`` that is not an earlier step,
+    an unknown response part; an unknown root is only a warning (a run may supply it as a variable)."""
     if expr == "\x00unclosed":
-        return "a '{{' is never closed with '}}'"
+        return "error", "a '{{' is never closed with '}}'"
     if not expr.strip():
-        return "empty placeholder {{}}"
-    if expr.startswith("secret:"):
-        return None if expr[len("secret:") :].strip() else "secret: needs a name ({{secret:DB_PASSWORD}})"
-    if _CALL.match(expr):
-        return None  # a template function (uuid(), now(...), random.int(...)); checked when it runs
+        return "error", "empty placeholder {{}}"
     try:
-        segments = parse_path(expr)
+        parsed = parse_expression(expr)
     except ValueError as exc:
-        return str(exc)
+        return "error", str(exc.args[0] if exc.args else exc)
+    if parsed.kind == "secret":
+        return None if parsed.name else ("error", "secret: needs a name ({{secret:DB_PASSWORD}})")
+    if parsed.kind == "call":
+        return None
+    segments = parsed.segments
     root = segments[0] if segments else ""
     if root == "step":
         if len(segments) < 3 or segments[2] not in ("response", "request"):
-            return f"{{{{{expr}}}}}: write step.<alias>.response.<part> (body, headers, status, ...)"
+            return "error", f"{{{{{expr}}}}}: write step.<alias>.response.<part> ({', '.join(PARTS)})"
         alias = str(segments[1])
         if alias not in earlier:
             known = ", ".join(earlier) or "none"
-            return f"{{{{{expr}}}}}: {alias!r} is not an earlier step (earlier steps: {known})"
+            return "error", f"{{{{{expr}}}}}: {alias!r} is not an earlier step (earlier steps: {known})"
+        if segments[2] == "response" and len(segments) > 3 and segments[3] not in RESPONSE_PARTS:
+            return "error", f"{{{{{expr}}}}}: unknown response part {segments[3]!r} (use {', '.join(PARTS)})"
         return None
     if root in ("data", "env", "run"):
         return None
-    return f"{{{{{expr}}}}}: unknown root {str(root)!r}; use data, step, env, run, secret: or a function"
+    return (
+        "warning",
+        f"{{{{{expr}}}}}: {str(root)!r} is not data, step, env, run or secret:; the run must supply it "
+        "as a variable",
+    )
 
 
 def template_problems(value: Any, field: str, earlier: list[str]) -> list[FieldProblem]:
@@ -118,7 +126,7 @@ def template_problems(value: Any, field: str, earlier: list[str]) -> list[FieldP
     for pointer, expr in placeholders(value):
         problem = expression_problem(expr, earlier)
         if problem:
-            out.append(FieldProblem(field, problem, pointer or "/"))
+            out.append(FieldProblem(field, problem[1], pointer or "/", severity=problem[0]))
     return out
 
 

@@ -178,9 +178,13 @@ def test_load_edit_and_save_run_off_the_loop(
     assert state.path_elements == ["Task_Create", "f1"]
 
     threads.clear()
-    loop = _on_loop(lambda: scenario_page.ScenarioState.set_field.fn(state, "input", '{"x": "{{nope.y}}"}'))
+    loop = _on_loop(
+        lambda: scenario_page.ScenarioState.set_field.fn(state, "input", '{"x": "{{uuid(x)}}"}')
+    )
     assert threads["check"] != loop and state.dirty
-    assert "unknown root 'nope'" in state.cur_errors["input"]
+    assert "function arguments are literals" in state.cur_errors["input"]
+    _on_loop(lambda: scenario_page.ScenarioState.set_field.fn(state, "input", '{"x": "{{tenant.id}}"}'))
+    assert "input" not in state.cur_errors and "run must supply it" in state.cur_warnings["input"]
     _on_loop(lambda: scenario_page.ScenarioState.set_field.fn(state, "input", '{"x": "{{data.y}}"}'))
     _on_loop(lambda: scenario_page.ScenarioState.move_step.fn(state, 0, 1))
     assert [s["alias"] for s in state.steps] == ["row_written", "create_order"] and state.selected == 1
