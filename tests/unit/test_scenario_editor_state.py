@@ -178,9 +178,7 @@ def test_load_edit_and_save_run_off_the_loop(
     assert state.path_elements == ["Task_Create", "f1"]
 
     threads.clear()
-    loop = _on_loop(
-        lambda: scenario_page.ScenarioState.set_field.fn(state, "input", '{"x": "{{uuid(x)}}"}')
-    )
+    loop = _on_loop(lambda: scenario_page.ScenarioState.set_field.fn(state, "input", '{"x": "{{uuid(x)}}"}'))
     assert threads["check"] != loop and state.dirty
     assert "function arguments are literals" in state.cur_errors["input"]
     _on_loop(lambda: scenario_page.ScenarioState.set_field.fn(state, "input", '{"x": "{{tenant.id}}"}'))
