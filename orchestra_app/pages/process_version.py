@@ -304,6 +304,17 @@ def _diagram() -> rx.Component:
         ),
         rx.cond(VersionState.kind == "sequence", sequence, bpmn),
         rx.cond(
+            (VersionState.diagram_problem != "")
+            & ((VersionState.xml != "") | (VersionState.kind == "sequence")),
+            rx.callout(
+                VersionState.diagram_problem,
+                icon="info",
+                color_scheme="amber",
+                size="1",
+                id="diagram-fallback",
+            ),
+        ),
+        rx.cond(
             VersionState.render_error != "",
             rx.callout(
                 rx.text("The diagram could not be drawn: ", VersionState.render_error),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +15,8 @@ from components.layout import page
 from components.sequence_diagram import sequence_diagram
 from orchestra_app.domain.errors import Conflict, OrchestraError
 from orchestra_app.domain.params import parse_uuid
-from orchestra_app.services import diagrams, scenario_editor
+from orchestra_app.services import catalog, diagrams, scenario_editor
+from orchestra_app.services import runs as run_service
 from orchestra_app.services import scenarios as scenario_service
 from orchestra_app.services import session as svc
 from state.base import AppState, blocking, error_text, route_tail
@@ -29,6 +32,7 @@ from state.scenario_form import (
 )
 
 ROUTE = "/scenarios/[scenario_id]"
+FOLLOW_S = 600.0  # how long the editor follows a single-step run before pointing at the Runs page
 TITLE = "Scenario"
 # Installed once per tab: a confirm before leaving (link or reload) while the editor has unsaved changes.
 GUARD_JS = """
@@ -66,9 +70,50 @@ def _load_all(principal: Any, scenario_id: UUID) -> dict[str, Any]:
                 )
             except OrchestraError as exc:  # the editor works without a drawing
                 drawing = diagrams.Diagram(kind="bpmn", file="", has_layout=False, problem=str(exc))
-        return {"detail": detail, "context": context, "diagram": drawing}
+        environments = catalog.list_environments(session=session, principal=principal, limit=200).items
+        data_sets = catalog.list_data_sets(session=session, principal=principal, limit=200).items
+        past = diagrams.scenario_runs(
+            session=session, principal=principal, scenario_key=detail.key, suite_id=detail.suite_id, limit=20
+        )
+        return {
+            "detail": detail,
+            "context": context,
+            "diagram": drawing,
+            "environments": [{"id": e["id"], "name": e["name"]} for e in environments],
+            "data_sets": [{"id": d["id"], "name": f"{d['name']} ({d['scope']})"} for d in data_sets],
+            "past_runs": [
+                {"id": r["id"], "label": f"{r['created_at']} · v{r['version']} · {r['mode']} · {r['status']}"}
+                for r in past
+                if r["status"] in ("PASSED", "FAILED", "CANCELLED")
+            ],
+        }
 
     return svc.with_session(read)
+
+
+def _step_result(detail: run_service.TestRunDetail, index: int) -> dict[str, str]:
+    """What the editor shows of a SINGLE_STEP run's one step."""
+    view = next((s for s in detail.steps if s.order_index == index), None)
+    out = {
+        "run_id": str(detail.id),
+        "run_status": detail.status.value,
+        "error": detail.error or "",
+        "status": view.status if view else "PENDING",
+        "duration": f"{view.duration_ms} ms" if view else "",
+        "code": str(view.actual_status_code) if view and view.actual_status_code is not None else "",
+        "violations": "\n".join(
+            f"{v.type.value} {v.code}: {v.message}" for v in (view.violations if view else [])
+        ),
+    }
+    observed: Any = None
+    if view is not None:
+        for part in (view.response_body, view.db_result, view.kafka_message, view.queue_message):
+            if part is not None:
+                observed = part
+                break
+    text = json.dumps(observed, indent=2, ensure_ascii=False, default=str) if observed is not None else ""
+    out["observed"] = text[:4000] + ("\n… (cut)" if len(text) > 4000 else "")
+    return out
 
 
 class ScenarioState(AppState):
@@ -106,6 +151,18 @@ class ScenarioState(AppState):
     data_paths: list[str] = []
     response_paths: dict[str, list[str]] = {}
     endpoint_note: str = ""
+    # SINGLE_STEP from the editor
+    run_envs: list[dict[str, str]] = []
+    run_data_sets: list[dict[str, str]] = []
+    past_runs: list[dict[str, str]] = []
+    run_env: str = ""
+    run_data_set: str = ""
+    run_from: str = ""
+    run_context: str = ""
+    run_busy: bool = False
+    run_error: str = ""
+    run_result: dict[str, str] = {}
+    _run_gen: int = 0
 
     @rx.var
     def cur(self) -> dict[str, str]:
@@ -253,6 +310,11 @@ class ScenarioState(AppState):
             self.mermaid_fallback, self.messages = drawing.generated, drawing.messages
         self.endpoints, self.response_paths = context.endpoints, context.response_paths
         self.data_paths, self.endpoint_note = context.data_paths, context.note
+        self.run_envs, self.run_data_sets = data["environments"], data["data_sets"]
+        self.past_runs = data["past_runs"]
+        self.run_env = self.run_envs[0]["id"] if len(self.run_envs) == 1 else ""
+        self.run_data_set, self.run_from, self.run_context = "", "", ""
+        self.run_busy, self.run_error, self.run_result = False, "", {}
         self.draft_name, self.draft_tags = detail.name, ", ".join(detail.tags)
         self.steps = [to_form(s) for s in detail.steps]
         self.selected, self.endpoint_search, self.dirty = 0, "", False
@@ -357,6 +419,95 @@ class ScenarioState(AppState):
     @rx.event
     def copy_suggestion(self, text: str) -> Any:
         return [rx.set_clipboard(text), rx.toast.info(f"Copied {text}: paste it into a template")]
+
+    # ---- running one step (SINGLE_STEP) ------------------------------------------------------------
+
+    @rx.event
+    def set_run_option(self, name: str, value: str) -> None:
+        value = "" if value == "__none__" else value
+        if name == "env":
+            self.run_env = value
+        elif name == "data_set":
+            self.run_data_set = value
+        elif name == "from":
+            self.run_from = value
+        elif name == "context":
+            self.run_context = value
+
+    @rx.event
+    async def run_step(self) -> Any:
+        """Starts a SINGLE_STEP run of the selected step of this (saved) scenario version."""
+        self.run_error, self.run_result = "", {}
+        if self.dirty:
+            self.run_error = "Save first: a run uses a saved version of the scenario, not unsaved edits."
+            return None
+        if not 0 <= self.selected < len(self.steps):
+            self.run_error = "Choose a step to run."
+            return None
+        request: dict[str, Any] = {
+            "scenarioIds": [self.info["id"]],
+            "mode": "SINGLE_STEP",
+            "startStepIndex": self.selected,
+            "triggeredBy": "editor",
+        }
+        if self.run_env:
+            request["environmentId"] = self.run_env
+        if self.run_data_set:
+            request["dataSetId"] = self.run_data_set
+        if self.run_from:
+            request["fromRunId"] = self.run_from
+        if self.run_context.strip():
+            try:
+                request["stepResults"] = json.loads(self.run_context)
+            except ValueError as exc:
+                self.run_error = f"Earlier steps' results: not JSON ({exc})"
+                return None
+        try:
+            principal = await self.caller()
+            created = await blocking(svc.write, run_service.create_runs, principal, request=request)
+        except Exception as exc:
+            self.run_error = error_text(exc, where="single-step run")
+            return None
+        self._run_gen += 1
+        self.run_busy = True
+        self.run_result = {"run_id": str(created.runs[0].id), "run_status": created.runs[0].status.value}
+        return ScenarioState.follow_step_run
+
+    @rx.event(background=True)
+    async def follow_step_run(self) -> None:
+        """Polls the run until it ends (bounded: SINGLE_STEP runs one step)."""
+        async with self:
+            gen, run_id, index = self._run_gen, self.run_result.get("run_id", ""), self.selected
+        if not run_id:
+            return
+        deadline = time.monotonic() + FOLLOW_S
+        try:
+            principal = await blocking(svc.current_principal)
+            while True:
+                detail = await blocking(svc.run, run_service.get_run, principal, run_id=UUID(run_id))
+                result = _step_result(detail, index)
+                done = detail.status.value in ("PASSED", "FAILED", "CANCELLED")
+                async with self:
+                    if self._run_gen != gen:
+                        return
+                    self.run_result = result
+                    if done:
+                        self.run_busy = False
+                        return
+                if time.monotonic() > deadline:
+                    async with self:
+                        if self._run_gen == gen:
+                            self.run_busy = False
+                            self.run_error = (
+                                f"The run has not ended after {FOLLOW_S:.0f} s; see it on the Runs page."
+                            )
+                    return
+                await asyncio.sleep(0.3)
+        except Exception as exc:
+            async with self:
+                if self._run_gen == gen:
+                    self.run_busy = False
+                    self.run_error = error_text(exc, where="follow single-step run")
 
     # ---- saving -------------------------------------------------------------------------------------
 
@@ -702,11 +853,168 @@ def _step_editor() -> rx.Component:
             _suggestions(),
             _json_area("Business rules (JSON, docs/business-rules.md)", "rules", "4"),
             _json_area("Other meta (JSON)", "meta", "3"),
+            _run_panel(),
             spacing="3",
             width="100%",
             id="step-editor",
         ),
         rx.callout("This scenario has no steps. Add one.", icon="info", color_scheme="gray", id="no-steps"),
+    )
+
+
+def _native_select(key: str, options: Any, label_key: str, empty: str, element_id: str) -> rx.Component:
+    return rx.el.select(
+        rx.el.option(empty, value="__none__"),
+        rx.foreach(options, lambda o: rx.el.option(o[label_key], value=o["id"])),
+        value=rx.cond(
+            getattr(ScenarioState, f"run_{key}") == "", "__none__", getattr(ScenarioState, f"run_{key}")
+        ),
+        on_change=lambda v: ScenarioState.set_run_option(key, v),
+        id=element_id,
+        style={"width": "100%", "padding": "6px", "border_radius": "6px", "min_width": "0"},
+    )
+
+
+def _run_panel() -> rx.Component:
+    result = ScenarioState.run_result
+    return rx.card(
+        rx.vstack(
+            rx.text("Run this step (SINGLE_STEP, the saved version)", weight="bold", size="2"),
+            rx.grid(
+                rx.vstack(
+                    rx.text("Environment", size="1", as_="label", html_for="run-env"),
+                    _native_select(
+                        "env", ScenarioState.run_envs, "name", "(the only one, or none)", "run-env"
+                    ),
+                    spacing="1",
+                ),
+                rx.vstack(
+                    rx.text("Data set", size="1", as_="label", html_for="run-data-set"),
+                    _native_select(
+                        "data_set",
+                        ScenarioState.run_data_sets,
+                        "name",
+                        "(the one that applies)",
+                        "run-data-set",
+                    ),
+                    spacing="1",
+                ),
+                rx.vstack(
+                    rx.text("Earlier steps' results from run", size="1", as_="label", html_for="run-from"),
+                    _native_select("from", ScenarioState.past_runs, "label", "(none)", "run-from"),
+                    spacing="1",
+                ),
+                columns="3",
+                spacing="2",
+                width="100%",
+            ),
+            rx.text(
+                'Or give earlier steps\' results as JSON ({"create_order": {"responseBody": {"id": 7}}}):',
+                size="1",
+                as_="label",
+                html_for="run-context",
+            ),
+            rx.text_area(
+                value=ScenarioState.run_context,
+                on_change=lambda v: ScenarioState.set_run_option("context", v),
+                id="run-context",
+                rows="2",
+                font_family="monospace",
+                width="100%",
+            ),
+            rx.hstack(
+                rx.button(
+                    rx.cond(ScenarioState.run_busy, rx.spinner(size="1"), rx.icon("play", size=14)),
+                    "Run step ",
+                    ScenarioState.selected + 1,
+                    on_click=ScenarioState.run_step,
+                    disabled=ScenarioState.run_busy | ScenarioState.dirty,
+                    id="run-step",
+                ),
+                rx.cond(
+                    ScenarioState.dirty,
+                    rx.text("Save first: runs use a saved version.", size="1", color_scheme="gray"),
+                ),
+                align="center",
+                spacing="2",
+            ),
+            rx.cond(
+                ScenarioState.run_error != "",
+                rx.callout(
+                    ScenarioState.run_error,
+                    icon="triangle-alert",
+                    color_scheme="red",
+                    id="run-error",
+                    role="alert",
+                ),
+            ),
+            rx.cond(
+                result.contains("run_id"),  # type: ignore[attr-defined]
+                rx.vstack(
+                    rx.hstack(
+                        rx.text("Step result:", size="2"),
+                        rx.badge(
+                            result.get("status", ""),
+                            color_scheme=rx.match(
+                                result.get("status", ""),
+                                ("PASSED", "green"),
+                                ("FAILED", "red"),
+                                ("FLAKY", "amber"),
+                                "gray",
+                            ),
+                            id="run-step-status",
+                        ),
+                        rx.text(result.get("duration", ""), size="1"),
+                        rx.cond(
+                            result.get("code", "") != "", rx.text("HTTP ", result.get("code", ""), size="1")
+                        ),
+                        rx.link("run", href="/runs", size="1"),
+                        spacing="2",
+                        align="center",
+                        wrap="wrap",
+                    ),
+                    rx.cond(
+                        result.get("error", "") != "",
+                        rx.text(result.get("error", ""), color_scheme="red", size="1"),
+                    ),
+                    rx.cond(
+                        result.get("violations", "") != "",
+                        rx.text(
+                            result.get("violations", ""),
+                            color_scheme="red",
+                            size="1",
+                            white_space="pre-wrap",
+                            id="run-step-violations",
+                        ),
+                    ),
+                    rx.cond(
+                        result.get("observed", "") != "",
+                        rx.el.pre(
+                            result.get("observed", ""),
+                            style={
+                                "width": "100%",
+                                "max_height": "16rem",
+                                "overflow": "auto",
+                                "font_size": "12px",
+                                "background": "#f8f9fa",
+                                "padding": "8px",
+                                "border_radius": "6px",
+                                "white_space": "pre-wrap",
+                                "word_break": "break-word",
+                            },
+                            id="run-step-observed",
+                        ),
+                    ),
+                    spacing="1",
+                    width="100%",
+                    id="run-step-result",
+                ),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+        id="run-panel",
     )
 
 
@@ -783,6 +1091,23 @@ def _step_list() -> rx.Component:
 
 
 def _diagram() -> rx.Component:
+    return rx.vstack(_drawing(), _diagram_note(), width="100%", spacing="1")
+
+
+def _diagram_note() -> rx.Component:
+    return rx.cond(
+        ScenarioState.diagram_problem != "",
+        rx.callout(
+            rx.text("Diagram: ", ScenarioState.diagram_problem),
+            icon="info",
+            color_scheme="amber",
+            size="1",
+            id="diagram-problem",
+        ),
+    )
+
+
+def _drawing() -> rx.Component:
     return rx.cond(
         ScenarioState.kind == "sequence",
         sequence_diagram(
@@ -803,10 +1128,7 @@ def _diagram() -> rx.Component:
                 height="340px",
                 id="bpmn-diagram",
             ),
-            rx.cond(
-                ScenarioState.diagram_problem != "",
-                rx.callout(ScenarioState.diagram_problem, icon="triangle-alert", color_scheme="amber"),
-            ),
+            rx.fragment(),
         ),
     )
 

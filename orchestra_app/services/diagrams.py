@@ -114,6 +114,8 @@ def version_diagram(*, session: Session, principal: Principal, version_id: UUID)
     try:
         text, has_layout = bpmn_for_viewer(source_bytes(principal, version.source_uri), filename, graph)
     except OrchestraError as exc:
+        if not graph.nodes:
+            return Diagram(kind="bpmn", file=filename, has_layout=False, labels=labels, problem=str(exc))
         # Drawn from the imported graph instead (Orchestra's layout): the page still shows the process.
         root = graph_to_bpmn(graph)
         add_layout(root, graph)

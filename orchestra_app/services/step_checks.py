@@ -215,11 +215,15 @@ def check_step(step: dict[str, Any], index: int, earlier: list[str]) -> list[Fie
             if channel is ChannelType.DB:
                 out += _sql_problem(meta, f"{base}.action.meta")
     bindable = channel in (ChannelType.HTTP_REST, ChannelType.GRPC) and kind is StepKind.ACTION
-    if bindable and not step.get("endpointRef"):
+    template: dict[str, Any] = (
+        action["inputTemplate"] if isinstance(action.get("inputTemplate"), dict) else {}
+    )
+    addressed = any(k in template for k in ("path", "url", "method", "rpc"))  # a hand-written request
+    if bindable and not step.get("endpointRef") and not addressed:
         out.append(
             FieldProblem(
                 f"{base}.endpointRef",
-                "no endpoint chosen: the step cannot run until it is bound to an operation",
+                "no endpoint chosen and no path in the input template: the step cannot run yet",
                 severity="warning",
             )
         )

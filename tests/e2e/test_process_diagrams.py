@@ -335,3 +335,70 @@ def test_run_status_and_coverage_overlays(app_url: str, app_db_url: str, small: 
     passed = '#bpmn-diagram .djs-shape.o-status-passed[data-element-id="Task_CreateOrder"]'
     expect(page.locator(passed)).to_have_count(1)  # the newest run (S002) passed it
     page.screenshot(path=str(SHOTS / "process-version-coverage.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def worker(app_db_url: str, redis_url: str) -> Iterator[None]:
+    """A real `orchestra worker` on the app's database and Redis (the app itself only enqueues)."""
+    import os
+    import signal
+    import subprocess
+
+    env = {**os.environ, "DB_URL": app_db_url, "REDIS_URL": redis_url}
+    with (ARTIFACTS / "e2e-worker-u1.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/orchestra"), "worker", "-p", "1", "-t", "2", "--metrics-port", "0"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    yield
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def test_single_step_run_from_the_editor(app_url: str, app_db_url: str, worker: None, small: Page) -> None:
+    from orchestra_app.db.engine import make_engine
+    from tests.fixtures.http.server import serve
+    from tests.fixtures.runs import get_step, seed_suite
+
+    with serve() as loopback:
+        engine = make_engine(app_db_url)
+        try:
+            seeded = seed_suite(
+                engine,
+                base_url=loopback.base_url,
+                process_key="u1-single-step",
+                scenarios={
+                    "debug": [get_step("fetch", "o-77"), get_step("broken", "o-78", mode="server_error")]
+                },
+                environment_name="u1-loopback",
+            )
+        finally:
+            engine.dispose()
+        page = small
+        page.goto(f"{app_url}/scenarios/{seeded.scenarios['debug']}")
+        expect(page.locator("#scenario-heading")).to_have_text("debug version 1", timeout=60_000)
+        # no file was stored for this process and its graph is empty: said so, the editor still works
+        expect(page.locator("#diagram-problem")).to_contain_text("not stored")
+        expect(page.locator("#run-panel")).to_be_visible()
+        page.locator("#run-env").select_option(label="u1-loopback")
+        page.locator("#run-step").click()
+        expect(page.locator("#run-step-status")).to_have_text("PASSED", timeout=120_000)
+        expect(page.locator("#run-step-observed")).to_contain_text("o-77")
+        expect(page.locator("#warning-endpoint")).to_have_count(0)  # a hand-written request needs no binding
+        page.screenshot(path=str(SHOTS / "scenario-single-step-passed.png"), full_page=True)
+        page.locator("#step-broken").click()
+        page.locator("#run-step").click()
+        expect(page.locator("#run-step-status")).to_have_text("FAILED", timeout=120_000)
+        expect(page.locator("#run-step-violations")).to_contain_text("HTTP_ERROR")
+        # an edited scenario runs only once saved
+        page.locator("#scenario-name").fill("debug (edited)")
+        expect(page.locator("#run-step")).to_be_disabled()
+        page.screenshot(path=str(SHOTS / "scenario-single-step-failed.png"), full_page=True)

@@ -154,7 +154,14 @@ def threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, int]]:
             updated_at="2026-11-29",
             updated_by="me",
         )
-        return {"detail": detail, "context": scenario_editor.EditorContext(), "diagram": None}
+        return {
+            "detail": detail,
+            "context": scenario_editor.EditorContext(),
+            "diagram": None,
+            "environments": [],
+            "data_sets": [],
+            "past_runs": [],
+        }
 
     monkeypatch.setattr(svc, "with_session", with_session)
     monkeypatch.setattr(scenario_page, "route_tail", lambda _state: str(scenario_id))
@@ -219,3 +226,75 @@ def test_an_invalid_draft_is_not_sent(threads: dict[str, int], monkeypatch: pyte
     _on_loop(lambda: scenario_page.ScenarioState.save.fn(state))
     assert state.selected == 1 and "1 problem(s)" in state.save_error
     assert "SELECT" in state.cur_errors["m_sql"]
+
+
+def test_single_step_run_request_and_result(threads: dict[str, int], monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import UTC, datetime
+
+    from orchestra_app.domain.runs import RunMode, RunStatus
+    from orchestra_app.services import runs as run_service
+
+    state = scenario_page.ScenarioState()
+    _on_loop(lambda: scenario_page.ScenarioState.load.fn(state))
+    run_id = uuid.uuid4()
+    summary = run_service.TestRunSummary(
+        id=run_id,
+        scenario_id=uuid.UUID(state.info["id"]),
+        scenario_version=2,
+        mode=RunMode.SINGLE_STEP,
+        status=RunStatus.QUEUED,
+        created_at=datetime.now(UTC),
+    )
+    requests: list[Any] = []
+
+    def create(_use_case: Any, _principal: Any, **kwargs: Any) -> Any:
+        threads["create"] = threading.get_ident()
+        requests.append(kwargs["request"])
+        return run_service.CreateRunsResult(batch_id=uuid.uuid4(), runs=[summary])
+
+    monkeypatch.setattr(svc, "write", create)
+    _on_loop(
+        lambda: (
+            scenario_page.ScenarioState.set_run_option.fn(state, "context", "{not json") or asyncio.sleep(0)
+        )
+    )
+    _on_loop(lambda: scenario_page.ScenarioState.run_step.fn(state))
+    assert "not JSON" in state.run_error and not requests
+    _on_loop(
+        lambda: (
+            scenario_page.ScenarioState.set_run_option.fn(state, "context", '{"a": {"responseBody": 1}}')
+            or asyncio.sleep(0)
+        )
+    )
+    loop = _on_loop(lambda: scenario_page.ScenarioState.run_step.fn(state))
+    assert threads["create"] != loop and state.run_busy
+    assert requests[0] == {
+        "scenarioIds": [state.info["id"]],
+        "mode": "SINGLE_STEP",
+        "startStepIndex": 0,
+        "triggeredBy": "editor",
+        "stepResults": {"a": {"responseBody": 1}},
+    }
+    detail = run_service.TestRunDetail(
+        **{**summary.model_dump(), "status": RunStatus.FAILED},
+        steps=[
+            run_service.StepResultView(
+                order_index=0,
+                alias="create_order",
+                status="FAILED",
+                duration_ms=12,
+                actual_status_code=500,
+                response_body={"error": "boom"},
+                violations=[
+                    {"type": "HTTP_ERROR", "code": "HTTP_SERVER_ERROR", "message": "server error 500"}
+                ],
+            )
+        ],
+    )
+    monkeypatch.setattr(
+        svc, "run", lambda *_a, **_k: threads.setdefault("poll", threading.get_ident()) and detail
+    )
+    loop = _on_loop(lambda: scenario_page.ScenarioState.follow_step_run.fn(state))
+    assert threads["poll"] != loop and not state.run_busy
+    assert state.run_result["status"] == "FAILED" and state.run_result["code"] == "500"
+    assert "HTTP_SERVER_ERROR" in state.run_result["violations"] and '"boom"' in state.run_result["observed"]
