@@ -13,15 +13,30 @@ from orchestra_app.pages import (
     environments,
     home,
     not_found,
+    process_version,
     processes,
     reports,
     runs,
+    scenario,
     specs,
     suites,
 )
 from orchestra_app.settings import get_settings
 
-PAGES = [home, processes, specs, suites, data_sets, environments, runs, reports, admin, not_found]
+PAGES = [
+    home,
+    processes,
+    process_version,
+    scenario,
+    specs,
+    suites,
+    data_sets,
+    environments,
+    runs,
+    reports,
+    admin,
+    not_found,
+]
 
 
 async def _embedded_worker() -> None:
