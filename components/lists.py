@@ -4,7 +4,7 @@ and proper loading, empty, no-match and error states.
 Recipe (a page with a list of processes)::
 
     # the page module (or state/ when two pages share it)
-    class ProcessList(ListState):                       # state/lists.py
+    class ProcessList(ListState, rx.State):          # ListState is a mixin: add rx.State
         _section: ClassVar[str] = "processes"           # services.session.SECTION_QUERIES key
         _delete_kind: ClassVar[str | None] = "process"  # services.deletion kind; None = no delete
 

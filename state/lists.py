@@ -3,7 +3,7 @@ pagination and delete-with-confirmation for one list of rows.
 
 A page's list is a small subclass (see components/lists.py for the whole recipe)::
 
-    class ProcessList(ListState):
+    class ProcessList(ListState, rx.State):  # a mixin: rx.State makes it a real state
         _section: ClassVar[str] = "processes"        # a key of services.session.SECTION_QUERIES
         _delete_kind: ClassVar[str | None] = "process"  # a services.deletion kind, or None: no delete
 

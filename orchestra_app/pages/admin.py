@@ -15,11 +15,11 @@ ROUTE = "/admin"
 TITLE = "Admin"
 
 
-class MemberList(ListState):
+class MemberList(ListState, rx.State):
     _section: ClassVar[str] = "members"
 
 
-class AuditList(ListState):
+class AuditList(ListState, rx.State):
     _section: ClassVar[str] = "audit"
 
 

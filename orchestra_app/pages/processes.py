@@ -207,7 +207,7 @@ def _upload_card() -> rx.Component:
     )
 
 
-class ProcessList(ListState):
+class ProcessList(ListState, rx.State):
     """The processes list (shared list component): search key/name, filter by source, delete."""
 
     _section: ClassVar[str] = "processes"

@@ -113,7 +113,7 @@ def _upload_card() -> rx.Component:
     )
 
 
-class SpecList(ListState):
+class SpecList(ListState, rx.State):
     """The specs list (shared list component): search service/version/file, filter by protocol, delete."""
 
     _section: ClassVar[str] = "specs"

@@ -163,7 +163,7 @@ def _chain_row(row: binding.ChainRow) -> dict[str, str]:
     return out
 
 
-class SuiteList(ListState):
+class SuiteList(ListState, rx.State):
     """The suites list (shared list component): search name/process, filter by process, delete."""
 
     _section: ClassVar[str] = "suites"
