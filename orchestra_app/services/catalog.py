@@ -766,3 +766,10 @@ def suite_detail(*, session: Session, principal: Principal, suite_id: UUID) -> d
             for s in scenarios
         ],
     }
+
+
+# public names of the helpers other list services share (services/reports.py)
+matches = _matches
+total_of = _total
+duration_text = _duration
+fmt = _fmt
