@@ -15,6 +15,7 @@ from orchestra_app.pages import (
     not_found,
     process_version,
     processes,
+    report,
     reports,
     runs,
     scenario,
@@ -34,6 +35,7 @@ PAGES = [
     environments,
     runs,
     reports,
+    report,
     admin,
     not_found,
 ]
