@@ -72,7 +72,14 @@ def page(title: str, *children: rx.Component, actions: rx.Component | None = Non
     table wraps its cells instead of widening the page, so 1280 px never scrolls sideways.
     """
     return rx.hstack(
-        rx.link("Skip to content", href="#content", class_name="skip-link", id="skip-link"),
+        rx.el.a(
+            "Skip to content",
+            href="#content",
+            class_name="skip-link",
+            id="skip-link",
+            # the router keeps hash links from moving the focus: move it to the content ourselves
+            on_click=rx.call_script("document.getElementById('content')?.focus()"),
+        ),
         sidebar(),
         rx.vstack(
             rx.hstack(
