@@ -271,12 +271,12 @@ def _exports() -> rx.Component:
     return rx.hstack(
         rx.text("Export", size="2", weight="bold"),
         *[
-            rx.link(
+            # a plain anchor with `download` (the router's links would navigate inside the app)
+            rx.el.a(
                 rx.button(rx.icon("download", size=14), label, size="1", variant="soft", tab_index=-1),
                 href=ReportState.export_base + suffix,
-                download=True,
+                download="",
                 id=f"export-{fmt}",
-                is_external=False,
             )
             for label, suffix, fmt in (
                 ("HTML (offline)", ".html", "html"),

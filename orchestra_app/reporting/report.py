@@ -135,6 +135,21 @@ def build_report(
                     "violations": violations,
                 }
             )
+    # flaky across runs (the run detail's flakySteps, when the engine records them): a step whose
+    # outcome changed between this scenario's recent runs
+    listed = {f["index"] for f in flaky}
+    for f in run.get("flakySteps") or []:
+        index = int(f.get("orderIndex", -1))
+        if index not in listed:
+            flaky.append(
+                {
+                    "index": index,
+                    "alias": f.get("alias", ""),
+                    "attempts": None,
+                    "violations": [],
+                    "reason": f.get("reason"),
+                }
+            )
     counts = Counter(s["status"] for s in steps)
     executed = sum(counts[s] for s in ("PASSED", "FAILED", "FLAKY"))
     passed = counts["PASSED"] + counts["FLAKY"]
