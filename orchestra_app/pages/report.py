@@ -271,11 +271,16 @@ def _exports() -> rx.Component:
     return rx.hstack(
         rx.text("Export", size="2", weight="bold"),
         *[
-            # a plain anchor with `download` (the router's links would navigate inside the app)
-            rx.el.a(
-                rx.button(rx.icon("download", size=14), label, size="1", variant="soft", tab_index=-1),
-                href=ReportState.export_base + suffix,
-                download="",
+            # Reflex's download event (an <a download> the router does not intercept)
+            rx.button(
+                rx.icon("download", size=14),
+                label,
+                size="1",
+                variant="soft",
+                on_click=rx.download(
+                    url=ReportState.export_base + suffix,
+                    filename="orchestra-run-" + ReportState.run_id + suffix,
+                ),
                 id=f"export-{fmt}",
             )
             for label, suffix, fmt in (
