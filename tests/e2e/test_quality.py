@@ -132,10 +132,12 @@ def test_list_search_filter_pages_and_delete(app_url: str, bulk: list[str], page
     page.goto(app_url + "/processes")
     expect(page.locator("#page-title")).to_have_text("Processes", timeout=60_000)
     rng = page.locator("#processes-table-range")
-    expect(rng).to_have_text(re.compile(r"^1-25 of 3\d$"), timeout=30_000)
+    # 30 bulk processes plus whatever other browser tests imported into the shared database
+    expect(rng).to_have_text(re.compile(r"^1-25 of \d+$"), timeout=30_000)
     total = int(rng.inner_text().rsplit(" ", 1)[-1])
+    assert total >= 31
     page.locator("#processes-table-next").click()
-    expect(rng).to_have_text(f"26-{total} of {total}")
+    expect(rng).to_have_text(f"26-{min(total, 50)} of {total}")
     page.locator("#processes-table-prev").click()
     expect(rng).to_have_text(f"1-25 of {total}")
 
