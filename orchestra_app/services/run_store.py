@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -34,8 +33,8 @@ from orchestra_app.domain.runs import RunMode, RunSnapshot, RunStatus
 from orchestra_app.domain.secrets import (
     ChainSecretResolver,
     EnvSecretResolver,
-    SecretNotFound,
     SecretResolver,
+    SourceSecretResolver,
 )
 from orchestra_app.domain.spec import SpecSummary
 from orchestra_app.domain.steps import StepResultData, StepStatus, Violation
@@ -682,21 +681,6 @@ def _spec_summary(spec_id: UUID, engine: Engine) -> SpecSummary | None:
     return summary
 
 
-class _MappedEnvSecrets:
-    """Secrets named in the pinned environment, read from the environment variable it maps them to."""
-
-    def __init__(self, mapping: Mapping[str, str]) -> None:
-        self.mapping = dict(mapping)
-
-    def resolve(self, name: str) -> str:
-        var = self.mapping.get(name)
-        value = os.environ.get(var) if var else None
-        if value is None:
-            where = f"environment variable {var}" if var else "the environment's secrets"
-            raise SecretNotFound(f"secret {name!r} is not set ({where})")
-        return value
-
-
 def build_environment(snapshot: RunSnapshot, *, engine: Engine | None = None) -> ExecutionEnvironment:
     """The ExecutionEnvironment of a pinned run: services, connection profiles, specs, secrets (env
     vars ``ORCHESTRA_SECRET_<NAME>``). Raises ConfigurationError/ValidationError on a broken one."""
@@ -708,8 +692,10 @@ def build_environment(snapshot: RunSnapshot, *, engine: Engine | None = None) ->
             specs[service] = summary
     env = snapshot.environment
     secrets: SecretResolver = EnvSecretResolver()
-    if env.secret_env:
-        secrets = ChainSecretResolver([_MappedEnvSecrets(env.secret_env), secrets])
+    if env.secret_env or env.secret_files:
+        sources = {name: {"env": var} for name, var in env.secret_env.items()}
+        sources.update({name: {"file": path} for name, path in env.secret_files.items()})
+        secrets = ChainSecretResolver([SourceSecretResolver(sources), secrets])
     return ExecutionEnvironment(
         name=env.name,
         services=env.services,
