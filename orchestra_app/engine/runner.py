@@ -449,7 +449,9 @@ def run_steps(
     ]
     run_context = StepRunContext(environment, context, cancelled=cancel)
     try:
-        problem = _prepare(to_run, run_context, registry)
+        problem = missing_connections(to_run, environment, registry) or _prepare(
+            to_run, run_context, registry
+        )
         if problem is not None:
             stop, reason = RunStatus.FAILED, problem
         for step in plan:
@@ -527,6 +529,45 @@ def _until(cancel: Callable[[], bool], deadline: float | None) -> Callable[[], b
     if deadline is None:
         return cancel
     return lambda: cancel() or time.monotonic() >= deadline
+
+
+_KIND_NAMES = {"service": "service", "db": "db profile", "kafka": "kafka profile", "queue": "queue profile"}
+
+
+def missing_connections(
+    steps: Sequence[ScenarioStepSpec], environment: ExecutionEnvironment, registry: PluginRegistry
+) -> str | None:
+    """Resolves every alias the steps name (services, db/kafka/queue profiles; each plugin says which
+    through ``ProtocolPlugin.connections``) against the environment before the first step. Missing ones
+    fail the run before any step runs; the reason names each alias, the step needing it, and what the
+    environment has."""
+    needed: dict[tuple[str, str], str] = {}
+    for step in steps:
+        try:
+            plugin = registry.plugin_for(step.channel_type)
+        except PluginError:
+            continue  # the step itself fails with NO_PLUGIN
+        connections = getattr(plugin, "connections", None)
+        if connections is None:
+            continue
+        try:
+            wanted = list(connections(step))
+        except Exception:  # a plugin bug must not hide the step's own failure
+            log.exception("plugin %s failed to list the connections of step %s", plugin.id, step.alias)
+            continue
+        for kind, name in wanted:
+            needed.setdefault((kind, name), step.alias)
+    problems: list[str] = []
+    for (kind, name), alias in needed.items():
+        known = environment.services if kind == "service" else environment.profiles.get(kind, {})
+        if name in known:
+            continue
+        what = _KIND_NAMES.get(kind, f"{kind} profile")
+        problems.append(
+            f"environment {environment.name!r} has no {what} {name!r} (step {alias!r} names it; "
+            f"known: {', '.join(sorted(known)) or 'none'})"
+        )
+    return "; ".join(problems) or None
 
 
 def _prepare(steps: Sequence[ScenarioStepSpec], run: StepRunContext, registry: PluginRegistry) -> str | None:
