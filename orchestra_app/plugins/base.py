@@ -380,7 +380,7 @@ class ProtocolPlugin:
         """Optional hook: the environment entries ``step`` needs, as ``(kind, name)``: ``("service",
         name)`` for an HTTP/gRPC service, ``("db" | "kafka" | "queue", alias)`` for a connection
         profile. The engine checks them before a run's first step: a missing one fails the run before
-        any step runs, naming it (templated names are not checked)."""
+        any step runs, naming it (a templated service name is left to the step)."""
         return []
 
     def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
@@ -398,5 +398,5 @@ def step_service(step: ScenarioStepSpec) -> list[tuple[str, str]]:
 
 def step_profile(step: ScenarioStepSpec, kind: str, key: str) -> list[tuple[str, str]]:
     """``connections`` of a side-effect step: the profile alias in ``action.meta[key]``."""
-    alias = step.action.meta.get(key)
-    return [(kind, alias)] if isinstance(alias, str) and alias and "{{" not in alias else []
+    alias = step.action.meta.get(key)  # plugins take aliases literally (never templated)
+    return [(kind, alias)] if isinstance(alias, str) and alias else []

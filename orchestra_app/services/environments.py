@@ -45,7 +45,7 @@ from orchestra_app.db.tables import (
     TestRun,
 )
 from orchestra_app.db.types import utcnow
-from orchestra_app.domain.errors import Conflict, NotFound, ValidationFailed
+from orchestra_app.domain.errors import ConfigurationError, Conflict, NotFound, ValidationFailed
 from orchestra_app.domain.model import DomainModel
 from orchestra_app.domain.names import clean_name
 from orchestra_app.domain.runs import PinnedEnvironment
@@ -1277,9 +1277,14 @@ def import_environment(
     """
     require(principal, Role.ORG_ADMIN)
     raw = text.decode("utf-8-sig") if isinstance(text, bytes) else text
-    parsed = parse_environment(
-        raw, filename, base_dir=base_dir, environ=environ if environ is not None else {}
-    )
+    try:
+        parsed = parse_environment(
+            raw, filename, base_dir=base_dir, environ=environ if environ is not None else {}
+        )
+    except ConfigurationError as exc:  # a bad file is the caller's input: 400 with file/line/field
+        raise ValidationFailed(
+            exc.message, file=exc.file or filename, line=exc.line, field=exc.field
+        ) from None
     env_name = _name(name if name is not None else parsed.name)
     advisory_lock(session, principal.tenant_id, "environment", env_name)
     current = session.exec(
