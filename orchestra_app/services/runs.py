@@ -189,10 +189,19 @@ class StepResultView(DomainModel):
     attempt: int | None = None
     reused_from_run_id: UUID | None = None
     finished_at: datetime | None = None
+    flaky: str | None = None  # why the step is flaky (retry attempts or recent runs differ); None if not
+
+
+class FlakyStep(DomainModel):
+    order_index: int
+    alias: str
+    status: str
+    reason: str
 
 
 class TestRunDetail(TestRunSummary):
     steps: list[StepResultView] = Field(default_factory=list)
+    flaky_steps: list[FlakyStep] = Field(default_factory=list)  # which steps are flaky and why
 
 
 class RunPage(DomainModel):
@@ -873,7 +882,12 @@ def get_run(*, session: Session, principal: Principal, run_id: UUID) -> TestRunD
         if view.status != "PENDING":
             counts[view.status] = counts.get(view.status, 0) + 1
     detail = summary_of(run, counts).model_dump()
-    return TestRunDetail(**detail, steps=views)
+    flaky = [
+        FlakyStep(order_index=v.order_index, alias=v.alias, status=v.status, reason=v.flaky)
+        for v in views
+        if v.flaky
+    ]
+    return TestRunDetail(**detail, steps=views, flaky_steps=flaky)
 
 
 def _step_view(
@@ -902,6 +916,7 @@ def _step_view(
         attempt=row.attempt,
         reused_from_run_id=row.reused_from_run_id,
         finished_at=row.created_at,
+        flaky=payload.get("flaky"),
     )
 
 
