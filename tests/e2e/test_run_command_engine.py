@@ -69,7 +69,11 @@ def test_embedded_default_runs_a_suite(tmp_path: Path, loopback: LoopbackServer,
             )
         finally:
             engine.dispose()
-        created = httpx.post(f"{base}/api/v1/testruns", json={"suiteKey": "embedded"}, timeout=30)
+        created = httpx.post(
+            f"{base}/api/v1/testruns",
+            json={"suiteKey": "embedded", "environmentName": "loopback"},
+            timeout=30,
+        )
         assert created.status_code == 201, created.text
         ids = {r["scenarioKey"]: r["id"] for r in created.json()["runs"]}
 
