@@ -14,7 +14,9 @@ pytestmark = pytest.mark.e2e
 def test_create_and_delete_with_errors_beside_fields(app_url: str, page: Page) -> None:
     page.goto(app_url + "/environments")
     expect(page.locator("#page-title")).to_have_text("Environments", timeout=60_000)
-    expect(page.locator("#profiles-table-empty")).to_be_visible(timeout=30_000)
+    # other tests share the app's database: look at this test's rows only
+    expect(page.locator("#env-new")).to_be_visible(timeout=30_000)
+    expect(page.locator("#profiles-table tr", has_text="e2e-pg")).to_have_count(0)
 
     page.locator("#profile-new").click()
     page.locator("#profile-name").fill("e2e-pg")
@@ -55,7 +57,9 @@ def test_create_and_delete_with_errors_beside_fields(app_url: str, page: Page) -
     page.get_by_role("button", name="Cancel").click()
     env_row.get_by_role("button", name="Delete").click()
     page.locator("#delete-confirm").click()
-    expect(page.locator("#environments-table-empty")).to_be_visible(timeout=30_000)
+    expect(page.locator("#environments-table tr", has_text="e2e-staging")).to_have_count(0, timeout=30_000)
     page.locator("#profiles-table tr", has_text="e2e-pg").get_by_role("button", name="Delete").click()
     page.locator("#delete-confirm").click()
-    expect(page.locator("#profiles-table-empty")).to_be_visible(timeout=30_000)
+    # other tests share the app's database: look at this test's rows only
+    expect(page.locator("#env-new")).to_be_visible(timeout=30_000)
+    expect(page.locator("#profiles-table tr", has_text="e2e-pg")).to_have_count(0)

@@ -20,7 +20,8 @@ from tests.fixtures.runs import app_database
 pytestmark = pytest.mark.integration
 
 S = env_state.EnvironmentsState
-THREADS: list[int] = []  # threads that ran service calls
+THREADS: list[int] = []  # threads that ran service calls (in the current call)
+CALLS = [0]  # service calls seen so far
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def state(migrated_pg_engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
             monkeypatch.setattr(svc, name, recorded)
         THREADS[:] = []
+        CALLS[0] = 0
         yield S()
         THREADS[:] = []
 
@@ -43,6 +45,8 @@ def state(migrated_pg_engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def call(state: Any, handler: Any, *args: Any) -> None:
     """Runs a handler on an event loop of its own and checks no service call ran on that loop."""
     loop_thread: list[int] = []
+    CALLS[0] += len(THREADS)
+    THREADS[:] = []  # ids of ended threads are reused: look at this call's service calls only
 
     async def main() -> None:
         loop_thread.append(threading.get_ident())
@@ -50,7 +54,20 @@ def call(state: Any, handler: Any, *args: Any) -> None:
         if asyncio.iscoroutine(result):
             await result
 
-    asyncio.run(main())
+    failure: list[BaseException] = []
+
+    def runner() -> None:
+        try:
+            asyncio.run(main())
+        except BaseException as exc:
+            failure.append(exc)
+
+    # a loop of its own on a thread of its own (the test process may already have a running loop)
+    thread = threading.Thread(target=runner)
+    thread.start()
+    thread.join(120)
+    if failure:
+        raise failure[0]
     assert loop_thread[0] not in THREADS
 
 
@@ -167,7 +184,7 @@ def test_create_edit_clone_delete_with_errors_beside_fields(state: Any) -> None:
     call(state, S.ask_delete, "db", profile_id, "shop-pg")
     call(state, S.confirm_delete)
     assert state.profiles == [] and state.delete_error == ""
-    assert len(THREADS) > 20  # the service calls were made (each off the handler's loop)
+    assert CALLS[0] + len(THREADS) > 20  # the service calls were made (each off the handler's loop)
 
 
 def test_the_page_renders() -> None:
