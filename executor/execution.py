@@ -121,6 +121,7 @@ def _execute_claimed(
                 attempt=claimed.attempt,
                 seq_start=claimed.seq_start,
                 worker=monitor.worker_id,
+                history=run_store.outcome_history(run_id, settings.flaky_window),
             )
         except OrchestraError as exc:  # the pinned plan is unusable (e.g. FROM_STEP results missing)
             run_store.fail_unstarted(claimed, str(exc))

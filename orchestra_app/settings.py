@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     # Engine (docs/engine.md). Timeouts are per run unless the run request sets its own.
     step_timeout_s: float = Field(default=300.0, gt=0, alias="ORCHESTRA_STEP_TIMEOUT_S")
     run_timeout_s: float = Field(default=3600.0, gt=0, alias="ORCHESTRA_RUN_TIMEOUT_S")
+    # a step whose outcome differs from its outcome in any of the last N ended runs of the same scenario
+    # version and data is flaky (docs/engine.md); 0 turns the comparison off
+    flaky_window: int = Field(default=5, ge=0, le=100, alias="ORCHESTRA_FLAKY_WINDOW")
     heartbeat_interval_s: float = Field(default=5.0, gt=0, alias="ORCHESTRA_HEARTBEAT_INTERVAL_S")
     heartbeat_timeout_s: float = Field(default=30.0, gt=0, alias="ORCHESTRA_HEARTBEAT_TIMEOUT_S")
     cancel_poll_s: float = Field(default=0.25, gt=0, alias="ORCHESTRA_CANCEL_POLL_S")

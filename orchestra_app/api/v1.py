@@ -178,6 +178,7 @@ async def not_found(request: Request) -> JSONResponse:
 def v1_routes() -> list[BaseRoute]:
     """The routes under ``/api`` (relative paths). Collection routes of other modules go before the
     generic ``/v1/{section}`` one, which answers every remaining collection (and 404s the rest)."""
+    from orchestra_app.api import environments as environment_api
     from orchestra_app.api import reports as report_api
     from orchestra_app.api import scenarios as scenario_api  # they import this module's helpers
     from orchestra_app.api import suites as suite_api
@@ -186,6 +187,7 @@ def v1_routes() -> list[BaseRoute]:
         *report_api.routes(),  # /v1/testruns/{id}/report*, /v1/suites/{id}/trend
         *suite_api.routes(),
         *scenario_api.scenario_routes(),
+        *environment_api.routes(),
         Route("/v1/health", health, methods=["GET"]),
         Route("/v1/processes", _collection(import_process), methods=["GET", "POST"]),
         Route("/v1/processes/{id}", _detail(catalog.process_detail, "process_id"), methods=["GET"]),

@@ -236,6 +236,12 @@ class DbConnectionProfile(SQLModel, table=True):
     username_ref: str = Field(default="", max_length=300)  # a secret reference, never the value
     password_ref: str = Field(default="", max_length=300)
     default_schema: str | None = Field(default=None, max_length=200)
+    # The rest of the typed DbProfile (plugins/base.py): literal username, timeouts, pool, maxRows,
+    # driver options; secrets inside are references. See services/environments.py.
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
+    created_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_by: uuid.UUID | None = Field(default=None)
 
 
 class KafkaClusterProfile(SQLModel, table=True):
@@ -247,6 +253,12 @@ class KafkaClusterProfile(SQLModel, table=True):
     alias: str = Field(max_length=100)
     bootstrap_servers: str = Field(max_length=1000)
     security_profile_ref: str | None = Field(default=None, max_length=300)
+    # The rest of the typed KafkaProfile: security (secret values as references), schema registry,
+    # client id, timeouts, librdkafka options.
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
+    created_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_by: uuid.UUID | None = Field(default=None)
 
 
 class QueueBrokerProfile(SQLModel, table=True):
@@ -259,6 +271,11 @@ class QueueBrokerProfile(SQLModel, table=True):
     kind: str = Field(max_length=50)  # rabbitmq, ...
     endpoint: str = Field(max_length=1000)
     credentials_ref: str | None = Field(default=None, max_length=300)
+    # The rest of the typed QueueProfile: literal username, TLS, timeouts, tap bound, options.
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
+    created_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_by: uuid.UUID | None = Field(default=None)
 
 
 class Environment(SQLModel, table=True):
@@ -273,6 +290,17 @@ class Environment(SQLModel, table=True):
     queue_profiles: dict[str, str] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
     # serviceName -> {baseUrl, auth, timeouts, tls}: where HTTP/gRPC steps are sent
     services: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
+    # Beyond the seed (services/environments.py, docs/environments.md):
+    description: str = Field(default="", max_length=2000, sa_column_kwargs={"server_default": ""})
+    variables: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)  # {{env.*}}
+    plugin_config: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
+    # secret name -> where a worker reads it: {"env": VAR} or {"file": PATH}; never the value
+    secrets: dict[str, Any] = Field(default_factory=dict, sa_type=JSONB_OR_JSON)
+    version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # optimistic edits
+    created_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    created_by: uuid.UUID | None = Field(default=None)
+    updated_at: datetime | None = Field(default_factory=utcnow, sa_type=sa.DateTime(timezone=True))
+    updated_by: uuid.UUID | None = Field(default=None)
 
 
 # 4.8 Runs and results --------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ class PinnedEnvironment(DomainModel):
     # secret name -> the environment variable holding it in the worker (an environment file's
     # `secrets:`); names not listed are read from ORCHESTRA_SECRET_<NAME>
     secret_env: dict[str, str] = Field(default_factory=dict)
+    # secret name -> a file on the worker whose content is the value (an environment's {file: PATH})
+    secret_files: dict[str, str] = Field(default_factory=dict)
 
 
 class RunSnapshot(DomainModel):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote, quote_plus
 
-from orchestra_app.domain.errors import ConfigurationError, ErrorKind
+from orchestra_app.domain.errors import ConfigurationError, ErrorKind, ValidationFailed
 
 REDACTED = "***"
 
@@ -110,6 +111,64 @@ class ChainSecretResolver:
             except SecretNotFound:
                 continue
         raise SecretNotFound(f"secret {name!r} is not defined in any secret source")
+
+
+SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,99}")
+ENV_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,199}")
+
+
+def secret_source(value: Any, *, field: str) -> dict[str, str]:
+    """A secret's source as stored in an environment: ``{"env": VAR}`` (an environment variable of the
+    worker) or ``{"file": PATH}`` (a file on the worker whose whole content is the value, as Docker and
+    Kubernetes mount secrets). Never the value itself; a bad source is a ValidationFailed naming ``field``."""
+    if isinstance(value, str):
+        value = {"env": value}
+    if not isinstance(value, dict) or len(value) != 1 or next(iter(value)) not in ("env", "file"):
+        raise ValidationFailed(
+            "a secret source is {env: VARIABLE} or {file: /absolute/path} (never the value)", field=field
+        )
+    ((kind, where),) = value.items()
+    if not isinstance(where, str) or not where.strip():
+        raise ValidationFailed(f"the secret's {kind} must be text", field=f"{field}.{kind}")
+    if kind == "env" and not ENV_VAR_NAME.fullmatch(where):
+        raise ValidationFailed(
+            "an environment variable name has letters, digits and underscores, not starting with a digit",
+            field=f"{field}.env",
+        )
+    if kind == "file" and (not where.startswith("/") or "\x00" in where or len(where) > 1000):
+        raise ValidationFailed(
+            "a secret file is an absolute path on the worker (at most 1000 characters)", field=f"{field}.file"
+        )
+    return {kind: where}
+
+
+class SourceSecretResolver:
+    """Secrets by name from their sources (``{"env": VAR}`` / ``{"file": PATH}``); names without a
+    source are not known here (chain it with EnvSecretResolver for ``ORCHESTRA_SECRET_<NAME>``)."""
+
+    def __init__(
+        self, sources: Mapping[str, Mapping[str, str]], environ: Mapping[str, str] | None = None
+    ) -> None:
+        self.sources = {name: dict(source) for name, source in sources.items()}
+        self._environ = environ if environ is not None else os.environ
+
+    def resolve(self, name: str) -> str:
+        source = self.sources.get(name)
+        if not source:
+            raise SecretNotFound(f"secret {name!r} has no source in this environment")
+        if "env" in source:
+            value = self._environ.get(source["env"])
+            if value is None:
+                raise SecretNotFound(f"secret {name!r} is not set: export {source['env']}")
+            return value
+        path = Path(source.get("file", ""))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            # the path is a reference, never the value, so naming it is safe
+            raise SecretNotFound(f"secret {name!r} cannot be read from {path}: {reason}") from None
+        return text[:-1] if text.endswith("\n") else text
 
 
 def secret_ref_name(value: Any) -> str | None:

@@ -205,6 +205,9 @@ class StepResultData(DomainModel):
     kafka_message: Any = None
     queue_message: Any = None
     violations: list[Violation] = Field(default_factory=list)
+    # why the step is flaky (its outcome differed between retry attempts or across recent runs of the
+    # same scenario version and data); None when it is not. A FAILED step may carry it too.
+    flaky: str | None = None
 
 
 class ExecutionContext(DomainModel):
@@ -223,6 +226,7 @@ class StepResultPayload(DomainModel):
     db_result: Any = None
     kafka_message: Any = None
     queue_message: Any = None
+    flaky: str | None = None  # StepResultData.flaky
 
 
 class ScenarioPath(DomainModel):

@@ -122,6 +122,7 @@ class StepFinished(RunEvent):
     actual_status_code: int | None = None
     violations: list[dict[str, Any]] = field(default_factory=list)
     reused_from_run_id: str | None = None  # FROM_STEP: copied from this earlier run
+    flaky: str | None = None  # why the step is flaky (StepResultData.flaky)
     result: StepResultData | None = None  # in-process only (not on the wire)
 
 

@@ -268,6 +268,11 @@ def _run_step(
     if failures and result.status == StepStatus.PASSED:
         # Passed only after failing: FLAKY, with what failed on the earlier attempts kept for the report.
         result.status = StepStatus.FLAKY
+        failed = sorted({int(v.details.get("attempt", 0)) for v in failures})
+        result.flaky = (
+            f"failed on attempt {', '.join(map(str, failed))} of its retry policy (meta.retries={retries}), "
+            f"passed on attempt {failed[-1] + 1}"
+        )
         result.violations = failures + result.violations
     if failures:
         result.duration_ms = round((time.perf_counter() - started) * 1000)
@@ -395,6 +400,7 @@ def run_steps(
     attempt: int = 1,
     seq_start: int = 0,
     worker: str = "",
+    history: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> RunOutcome:
     """Runs a scenario's steps in one of the seed's modes (5.3) and returns the outcome.
 
@@ -410,6 +416,10 @@ def run_steps(
     ``should_cancel()`` turns True (CANCELLED) or ``run_timeout_s`` has passed (FAILED); the remaining
     steps are SKIPPED. Events are numbered from ``seq_start + 1``. An exception raised by ``emit``
     (e.g. the worker lost the run) propagates and ends the run where it is.
+
+    ``history`` (step alias -> (run id, "PASSED" | "FAILED") of earlier runs of the same scenario
+    version and data, newest first; loaded by the worker) marks a step whose outcome differs from
+    them as flaky (``flaky_across_runs``); ``meta.retries`` marks one that passed only on a retry.
     """
     registry = registry or default_registry()
     cancel = should_cancel or (lambda: False)
@@ -449,7 +459,9 @@ def run_steps(
     ]
     run_context = StepRunContext(environment, context, cancelled=cancel)
     try:
-        problem = _prepare(to_run, run_context, registry)
+        problem = missing_connections(to_run, environment, registry) or _prepare(
+            to_run, run_context, registry
+        )
         if problem is not None:
             stop, reason = RunStatus.FAILED, problem
         for step in plan:
@@ -491,6 +503,8 @@ def run_steps(
                 environment, context, cancelled=_until(cancel, step_deadline), deadline=step_deadline
             )
             result = _run_step(step, run, registry, timeout, timeout_code)
+            if history:
+                flaky_across_runs(result, history.get(step.alias, ()))
             results[index] = result
             emitter(StepFinished, **_step_fields(step), **_result_fields(result), result=result)
             if result.status == StepStatus.FAILED and mode == RunMode.STOP_ON_FIRST_FAILURE:
@@ -522,11 +536,70 @@ def run_steps(
     )
 
 
+def flaky_across_runs(result: StepResultData, earlier: Sequence[tuple[str, str]]) -> None:
+    """Marks ``result`` flaky when its outcome differs from the same step's in earlier runs of the same
+    scenario version and data (``earlier``: (run id, "PASSED" | "FAILED"), newest first). A pass
+    becomes FLAKY (it still counts as passed); a failure stays FAILED and says it passed before."""
+    if result.status not in (StepStatus.PASSED, StepStatus.FAILED, StepStatus.FLAKY) or not earlier:
+        return
+    now = "FAILED" if result.status == StepStatus.FAILED else "PASSED"
+    other = [run_id for run_id, outcome in earlier if outcome != now]
+    if not other:
+        return
+    verb = "failed" if now == "PASSED" else "passed"
+    across = (
+        f"{verb} in {len(other)} of the last {len(earlier)} runs of this scenario version with the same "
+        f"data (latest: run {other[0]})"
+    )
+    result.flaky = f"{result.flaky}; {across}" if result.flaky else across
+    if result.status == StepStatus.PASSED:
+        result.status = StepStatus.FLAKY
+
+
 def _until(cancel: Callable[[], bool], deadline: float | None) -> Callable[[], bool]:
     """What a polling plugin sees as ``cancelled()``: the run is cancelled or the step is out of time."""
     if deadline is None:
         return cancel
     return lambda: cancel() or time.monotonic() >= deadline
+
+
+_KIND_NAMES = {"service": "service", "db": "db profile", "kafka": "kafka profile", "queue": "queue profile"}
+
+
+def missing_connections(
+    steps: Sequence[ScenarioStepSpec], environment: ExecutionEnvironment, registry: PluginRegistry
+) -> str | None:
+    """Resolves every alias the steps name (services, db/kafka/queue profiles; each plugin says which
+    through ``ProtocolPlugin.connections``) against the environment before the first step. Missing ones
+    fail the run before any step runs; the reason names each alias, the step needing it, and what the
+    environment has."""
+    needed: dict[tuple[str, str], str] = {}
+    for step in steps:
+        try:
+            plugin = registry.plugin_for(step.channel_type)
+        except PluginError:
+            continue  # the step itself fails with NO_PLUGIN
+        connections = getattr(plugin, "connections", None)
+        if connections is None:
+            continue
+        try:
+            wanted = list(connections(step))
+        except Exception:  # a plugin bug must not hide the step's own failure
+            log.exception("plugin %s failed to list the connections of step %s", plugin.id, step.alias)
+            continue
+        for kind, name in wanted:
+            needed.setdefault((kind, name), step.alias)
+    problems: list[str] = []
+    for (kind, name), alias in needed.items():
+        known = environment.services if kind == "service" else environment.profiles.get(kind, {})
+        if name in known:
+            continue
+        what = _KIND_NAMES.get(kind, f"{kind} profile")
+        problems.append(
+            f"environment {environment.name!r} has no {what} {name!r} (step {alias!r} names it; "
+            f"known: {', '.join(sorted(known)) or 'none'})"
+        )
+    return "; ".join(problems) or None
 
 
 def _prepare(steps: Sequence[ScenarioStepSpec], run: StepRunContext, registry: PluginRegistry) -> str | None:
@@ -559,4 +632,5 @@ def _result_fields(result: StepResultData) -> dict[str, Any]:
         "duration_ms": result.duration_ms,
         "actual_status_code": result.actual_status_code,
         "violations": [v.to_json_dict() for v in result.violations],
+        "flaky": result.flaky,
     }

@@ -484,6 +484,7 @@ def _dict(dumper: yaml.SafeDumper, value: dict[str, Any]) -> yaml.MappingNode:
 _Dumper.add_representer(str, _str)
 _Dumper.add_representer(list, _list)
 _Dumper.add_representer(dict, _dict)
+YamlDumper = _Dumper  # the same layout for other orchestra-* files (environment files)
 
 
 def canonical(value: Any) -> Any:

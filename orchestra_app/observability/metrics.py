@@ -3,7 +3,8 @@
     orchestra_testrun_total{tenant,status}                          runs created (PENDING/QUEUED) and ended
     orchestra_step_duration_ms{tenant,channelType,kind,status}      histogram of step durations
     orchestra_assertion_timeouts_total{tenant,channelType}          ASSERTION steps that timed out
-    orchestra_flaky_steps_total{tenant}                             steps that passed only on a retry
+    orchestra_flaky_steps_total{tenant}                             steps found flaky: outcome differs between
+                                                                    retry attempts or across recent runs
 
 ``tenant`` is the tenant id (stable, unlike names). The app serves ``/metrics`` from its own
 process (embedded default: including its in-process worker). ``orchestra worker`` runs Dramatiq's
@@ -40,7 +41,11 @@ ASSERTION_TIMEOUTS = Counter(
     "ASSERTION steps that ended with a TIMEOUT violation.",
     ["tenant", "channelType"],
 )
-FLAKY_STEPS = Counter("orchestra_flaky_steps_total", "Steps that passed only after a retry.", ["tenant"])
+FLAKY_STEPS = Counter(
+    "orchestra_flaky_steps_total",
+    "Steps found flaky: their outcome differed between retry attempts or across recent runs.",
+    ["tenant"],
+)
 
 
 def observe(event: RunEvent) -> None:
@@ -56,7 +61,7 @@ def observe(event: RunEvent) -> None:
         )
         if event.kind == "ASSERTION" and any(v.get("type") == "TIMEOUT" for v in event.violations):
             ASSERTION_TIMEOUTS.labels(tenant, event.channel_type).inc()
-        if event.status == "FLAKY":
+        if event.status == "FLAKY" or event.flaky:
             FLAKY_STEPS.labels(tenant).inc()
 
 

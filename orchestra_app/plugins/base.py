@@ -376,8 +376,27 @@ class ProtocolPlugin:
         """
         return False
 
+    def connections(self, step: ScenarioStepSpec) -> list[tuple[str, str]]:
+        """Optional hook: the environment entries ``step`` needs, as ``(kind, name)``: ``("service",
+        name)`` for an HTTP/gRPC service, ``("db" | "kafka" | "queue", alias)`` for a connection
+        profile. The engine checks them before a run's first step: a missing one fails the run before
+        any step runs, naming it (a templated service name is left to the step)."""
+        return []
+
     def execute(self, step: ScenarioStepSpec, run: StepRunContext) -> StepResultData:
         return self.step_executor.execute(step, run)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r} channels={[str(c) for c in self.channel_types]}>"
+
+
+def step_service(step: ScenarioStepSpec) -> list[tuple[str, str]]:
+    """``connections`` of a step that calls a service: its endpointRef's service, else meta.service."""
+    name = step.endpoint_ref.service_name if step.endpoint_ref else step.action.meta.get("service")
+    return [("service", name)] if isinstance(name, str) and name and "{{" not in name else []
+
+
+def step_profile(step: ScenarioStepSpec, kind: str, key: str) -> list[tuple[str, str]]:
+    """``connections`` of a side-effect step: the profile alias in ``action.meta[key]``."""
+    alias = step.action.meta.get(key)  # plugins take aliases literally (never templated)
+    return [(kind, alias)] if isinstance(alias, str) and alias else []

@@ -50,8 +50,9 @@ def insert_ignore(session: Session, model: type[SQLModel], values: Mapping[str, 
         stmt = sqlite.insert(table).values(**values).on_conflict_do_nothing()
     else:  # pragma: no cover - only the two supported databases exist
         raise NotImplementedError(name)
-    result = session.exec(stmt)
-    return bool(result.rowcount)  # type: ignore[union-attr]
+    # RETURNING, not rowcount: psycopg 3 reports rowcount -1 for INSERT ... ON CONFLICT DO NOTHING
+    result = session.exec(stmt.returning(*table.primary_key.columns))
+    return result.first() is not None
 
 
 def locked(session: Session, stmt: SelectOfScalar[M]) -> SelectOfScalar[M]:

@@ -17,13 +17,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestra_app.domain.errors import ConfigurationError
-from orchestra_app.domain.secrets import SecretNotFound, secret_ref_name
+from orchestra_app.domain.errors import ConfigurationError, ValidationFailed
+from orchestra_app.domain.secrets import SecretNotFound, SourceSecretResolver, secret_ref_name, secret_source
 from orchestra_app.importers.suite_yaml import SECRET_HEADERS, Located, SuiteFileError, load_located
 from orchestra_app.plugins.base import PROFILE_KINDS, ExecutionEnvironment, ServiceConfig
 
 FORMAT = "orchestra-environment/1"
-TOP_KEYS = {"format", "name", "services", "variables", "secrets", "profiles", "plugins"}
+TOP_KEYS = {"format", "name", "description", "services", "variables", "secrets", "profiles", "plugins"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _SECRET_TEXT = re.compile(r"\{\{\s*secret:\s*([^}\s]+)\s*\}\}")
 AUTH_SECRET_FIELDS = ("password", "token", "value", "clientSecret")
@@ -36,16 +36,27 @@ class EnvironmentFileError(ConfigurationError):
 
 
 class MappedEnvSecretResolver:
-    """Secret name -> environment variable (from the file's ``secrets`` map), else ORCHESTRA_SECRET_<NAME>."""
+    """Secret name -> environment variable (from the file's ``secrets`` map) or a file holding the value
+    (``{file: PATH}``), else ORCHESTRA_SECRET_<NAME>."""
 
-    def __init__(self, mapping: Mapping[str, str], environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        mapping: Mapping[str, str],
+        environ: Mapping[str, str] | None = None,
+        files: Mapping[str, str] | None = None,
+    ) -> None:
         self.mapping = dict(mapping)
+        self.files = dict(files or {})
         self._environ = environ if environ is not None else os.environ
 
     def variable(self, name: str) -> str:
+        if name in self.files:
+            return f"the file {self.files[name]}"
         return self.mapping.get(name) or f"ORCHESTRA_SECRET_{name.upper()}"
 
     def resolve(self, name: str) -> str:
+        if name in self.files:
+            return SourceSecretResolver({name: {"file": self.files[name]}}).resolve(name)
         var = self.variable(name)
         value = self._environ.get(var)
         if value is None:
@@ -63,6 +74,7 @@ class EnvironmentFile:
     secrets: MappedEnvSecretResolver
     path: str = ""
     secret_refs: dict[str, str] = field(default_factory=dict)  # secret name -> where it is used
+    description: str = ""
 
     def execution_environment(self, specs: Mapping[str, Any] | None = None) -> ExecutionEnvironment:
         return ExecutionEnvironment(
@@ -217,14 +229,26 @@ def _parse(text: str, filename: str, base_dir: Path | None, env: Mapping[str, st
     name = data.get("name") or (Path(filename).stem if filename else "default")
     if not isinstance(name, str):
         raise fail("name must be text", ("name",))
+    description = data.get("description") or ""
+    if not isinstance(description, str):
+        raise fail("description must be text", ("description",))
 
     mapping: dict[str, str] = {}
+    files: dict[str, str] = {}
     for secret, source in (data.get("secrets") or {}).items():
+        if isinstance(source, dict) and set(source) == {"file"} and isinstance(source["file"], str):
+            if base_dir is not None and not source["file"].startswith("/"):
+                source = {"file": str((base_dir / source["file"]).resolve())}
+            try:
+                files[str(secret)] = secret_source(source, field=f"secrets.{secret}")["file"]
+            except ValidationFailed as exc:
+                raise fail(exc.message, ("secrets", secret, "file")) from None
+            continue
         var = source.get("env") if isinstance(source, dict) and set(source) == {"env"} else source
         if not isinstance(var, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
             raise fail(
-                "a secret maps to an environment variable name: NAME: ENV_VAR or NAME: {env: ENV_VAR} "
-                "(values never go in this file)",
+                "a secret maps to an environment variable name: NAME: ENV_VAR, NAME: {env: ENV_VAR} "
+                "or NAME: {file: PATH} (values never go in this file)",
                 ("secrets", secret),
             )
         mapping[str(secret)] = var
@@ -280,9 +304,10 @@ def _parse(text: str, filename: str, base_dir: Path | None, env: Mapping[str, st
         variables=dict(data.get("variables") or {}),
         profiles=profiles,
         plugin_config=dict(plugins),
-        secrets=MappedEnvSecretResolver(mapping, env),
+        secrets=MappedEnvSecretResolver(mapping, env, files),
         path=filename,
         secret_refs=refs,
+        description=description,
     )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
@@ -34,8 +33,8 @@ from orchestra_app.domain.runs import RunMode, RunSnapshot, RunStatus
 from orchestra_app.domain.secrets import (
     ChainSecretResolver,
     EnvSecretResolver,
-    SecretNotFound,
     SecretResolver,
+    SourceSecretResolver,
 )
 from orchestra_app.domain.spec import SpecSummary
 from orchestra_app.domain.steps import StepResultData, StepStatus, Violation
@@ -124,12 +123,67 @@ def result_from_row(row: TestStepResult | Any) -> StepResultData:
         kafka_message=payload.get("kafkaMessage"),
         queue_message=payload.get("queueMessage"),
         violations=[Violation.model_validate(v) for v in row.violations or []],
+        flaky=payload.get("flaky"),
     )
 
 
 def _results(session: Session, run_id: UUID) -> dict[int, StepResultData]:
     rows = session.exec(select(TestStepResult).where(TestStepResult.run_id == run_id)).all()
     return {r.order_index: result_from_row(r) for r in rows}
+
+
+def outcome_history(
+    run_id: UUID, window: int, *, engine: Engine | None = None
+) -> dict[str, list[tuple[str, str]]]:
+    """step alias -> (run id, "PASSED" | "FAILED") in the last ``window`` ended runs (PASSED/FAILED)
+    of the same scenario, scenario version, data set, data row and environment as ``run_id``, newest
+    first. Steps
+    copied from another run (FROM_STEP) or not run (SKIPPED) do not count; FLAKY counts as passed."""
+    if window <= 0:
+        return {}
+    with Session(_writing(engine)) as session:
+        me = session.get(TestRun, run_id)
+        if me is None:
+            return {}
+        data = (me.pinned or {}).get("data") or {}
+        where: list[Any] = [
+            TestRun.tenant_id == me.tenant_id,
+            TestRun.scenario_id == me.scenario_id,
+            TestRun.scenario_version == me.scenario_version,
+            TestRun.id != me.id,
+            col(TestRun.status).in_([RunStatus.PASSED, RunStatus.FAILED]),
+            col(TestRun.finished_at).is_not(None),
+            col(TestRun.data_set_id).is_(None)
+            if me.data_set_id is None
+            else TestRun.data_set_id == me.data_set_id,
+            # another environment is another system: its different outcome is no flakiness
+            col(TestRun.environment_id).is_(None)
+            if me.environment_id is None
+            else TestRun.environment_id == me.environment_id,
+        ]
+        candidates = session.exec(
+            select(TestRun.id, TestRun.pinned)
+            .where(*where)
+            .order_by(col(TestRun.finished_at).desc(), col(TestRun.id))
+            .limit(window * 4)
+        ).all()
+        # the same data row: a data set with several rows runs once per row, each its own history
+        runs = [rid for rid, pinned in candidates if ((pinned or {}).get("data") or {}) == data][:window]
+        if not runs:
+            return {}
+        rows = session.exec(
+            select(TestStepResult.run_id, TestStepResult.step_alias, TestStepResult.status).where(
+                col(TestStepResult.run_id).in_(runs),
+                col(TestStepResult.status).in_([StepStatus.PASSED, StepStatus.FAILED, StepStatus.FLAKY]),
+                col(TestStepResult.reused_from_run_id).is_(None),
+            )
+        ).all()
+    order = {rid: i for i, rid in enumerate(runs)}
+    out: dict[str, list[tuple[str, str]]] = {}
+    for rid, alias, status in sorted(rows, key=lambda r: order[r[0]]):
+        outcome = "FAILED" if str(status) == StepStatus.FAILED.value else "PASSED"
+        out.setdefault(alias, []).append((str(rid), outcome))
+    return out
 
 
 def claim_run(run_id: UUID, worker_id: str, *, engine: Engine | None = None) -> ClaimedRun | None:
@@ -346,6 +400,7 @@ class RunWriter:
             ("dbResult", result.db_result),
             ("kafkaMessage", result.kafka_message),
             ("queueMessage", result.queue_message),
+            ("flaky", result.flaky),
         ):
             if value is not None:
                 payload[key] = value
@@ -682,21 +737,6 @@ def _spec_summary(spec_id: UUID, engine: Engine) -> SpecSummary | None:
     return summary
 
 
-class _MappedEnvSecrets:
-    """Secrets named in the pinned environment, read from the environment variable it maps them to."""
-
-    def __init__(self, mapping: Mapping[str, str]) -> None:
-        self.mapping = dict(mapping)
-
-    def resolve(self, name: str) -> str:
-        var = self.mapping.get(name)
-        value = os.environ.get(var) if var else None
-        if value is None:
-            where = f"environment variable {var}" if var else "the environment's secrets"
-            raise SecretNotFound(f"secret {name!r} is not set ({where})")
-        return value
-
-
 def build_environment(snapshot: RunSnapshot, *, engine: Engine | None = None) -> ExecutionEnvironment:
     """The ExecutionEnvironment of a pinned run: services, connection profiles, specs, secrets (env
     vars ``ORCHESTRA_SECRET_<NAME>``). Raises ConfigurationError/ValidationError on a broken one."""
@@ -708,8 +748,10 @@ def build_environment(snapshot: RunSnapshot, *, engine: Engine | None = None) ->
             specs[service] = summary
     env = snapshot.environment
     secrets: SecretResolver = EnvSecretResolver()
-    if env.secret_env:
-        secrets = ChainSecretResolver([_MappedEnvSecrets(env.secret_env), secrets])
+    if env.secret_env or env.secret_files:
+        sources = {name: {"env": var} for name, var in env.secret_env.items()}
+        sources.update({name: {"file": path} for name, path in env.secret_files.items()})
+        secrets = ChainSecretResolver([SourceSecretResolver(sources), secrets])
     return ExecutionEnvironment(
         name=env.name,
         services=env.services,

@@ -21,12 +21,9 @@ from pydantic.alias_generators import to_camel
 from sqlmodel import Session, col, func, select
 
 from orchestra_app.db.tables import (
-    DbConnectionProfile,
     Environment,
-    KafkaClusterProfile,
     Process,
     ProtocolSpec,
-    QueueBrokerProfile,
     ScenarioStep,
     ScenarioSuite,
     TestDataSet,
@@ -51,8 +48,9 @@ from orchestra_app.domain.steps import (
 from orchestra_app.domain.tenancy import Principal, Role
 from orchestra_app.engine.events import RunCancelled, RunQueued
 from orchestra_app.engine.runner import plan_steps
-from orchestra_app.plugins.base import PROFILE_KINDS, DbProfile, KafkaProfile, QueueProfile, ServiceConfig
+from orchestra_app.plugins.base import PROFILE_KINDS, ServiceConfig
 from orchestra_app.services import audit
+from orchestra_app.services.environments import pin_environment
 from orchestra_app.services.guards import require
 from orchestra_app.services.hooks import after_commit
 from orchestra_app.services.run_queue import (
@@ -191,10 +189,19 @@ class StepResultView(DomainModel):
     attempt: int | None = None
     reused_from_run_id: UUID | None = None
     finished_at: datetime | None = None
+    flaky: str | None = None  # why the step is flaky (retry attempts or recent runs differ); None if not
+
+
+class FlakyStep(DomainModel):
+    order_index: int
+    alias: str
+    status: str
+    reason: str
 
 
 class TestRunDetail(TestRunSummary):
     steps: list[StepResultView] = Field(default_factory=list)
+    flaky_steps: list[FlakyStep] = Field(default_factory=list)  # which steps are flaky and why
 
 
 class RunPage(DomainModel):
@@ -400,55 +407,9 @@ def _environment(session: Session, principal: Principal, req: RunRequest) -> Env
 
 
 def _pin_environment(session: Session, env: Environment | None) -> PinnedEnvironment:
-    """The environment as a run needs it: its services, and its connection profiles (the profile
-    tables' secret references become ``{"secret": NAME}``); a malformed one is refused now."""
-    if env is None:
-        return PinnedEnvironment()
-    profiles: dict[str, dict[str, Any]] = {}
-
-    def secret(ref: str | None) -> Any:
-        return {"secret": ref} if ref else None
-
-    def pin(kind: str, alias: str, build: Any) -> None:
-        try:
-            profiles.setdefault(kind, {})[alias] = build().to_json_dict()
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ValidationFailed(
-                f"environment {env.name!r}: {kind} profile {alias!r}: {where}: {first['msg']}",
-                field="environmentId",
-            ) from None
-
-    for alias, profile_id in (env.db_profiles or {}).items():
-        db = session.get(DbConnectionProfile, UUID(str(profile_id)))
-        if db is not None and db.tenant_id == env.tenant_id:
-            pin(
-                "db",
-                alias,
-                lambda db=db: DbProfile(
-                    url=db.jdbc_url,
-                    username=secret(db.username_ref),
-                    password=secret(db.password_ref),
-                    default_schema=db.default_schema,
-                ),
-            )
-    for alias, profile_id in (env.kafka_profiles or {}).items():
-        kafka = session.get(KafkaClusterProfile, UUID(str(profile_id)))
-        if kafka is not None and kafka.tenant_id == env.tenant_id:
-            # securityProfileRef has no agreed shape yet, so it is not mapped (plain connections)
-            pin("kafka", alias, lambda kafka=kafka: KafkaProfile(bootstrap_servers=kafka.bootstrap_servers))
-    for alias, profile_id in (env.queue_profiles or {}).items():
-        queue = session.get(QueueBrokerProfile, UUID(str(profile_id)))
-        if queue is not None and queue.tenant_id == env.tenant_id:
-            pin(
-                "queue",
-                alias,
-                lambda queue=queue: QueueProfile(
-                    kind=queue.kind, endpoint=queue.endpoint, password=secret(queue.credentials_ref)
-                ),
-            )
-    return PinnedEnvironment(id=env.id, name=env.name, services=dict(env.services or {}), profiles=profiles)
+    """The environment as a run needs it (services/environments.py: services, profiles by alias,
+    variables, plugin settings, secret sources; secrets stay references)."""
+    return pin_environment(session, env)
 
 
 def _check_environment(pinned: PinnedEnvironment) -> None:
@@ -921,7 +882,12 @@ def get_run(*, session: Session, principal: Principal, run_id: UUID) -> TestRunD
         if view.status != "PENDING":
             counts[view.status] = counts.get(view.status, 0) + 1
     detail = summary_of(run, counts).model_dump()
-    return TestRunDetail(**detail, steps=views)
+    flaky = [
+        FlakyStep(order_index=v.order_index, alias=v.alias, status=v.status, reason=v.flaky)
+        for v in views
+        if v.flaky
+    ]
+    return TestRunDetail(**detail, steps=views, flaky_steps=flaky)
 
 
 def _step_view(
@@ -950,6 +916,7 @@ def _step_view(
         attempt=row.attempt,
         reused_from_run_id=row.reused_from_run_id,
         finished_at=row.created_at,
+        flaky=payload.get("flaky"),
     )
 
 

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 def test_scripts_run_serves_embedded_app(tmp_path: Path, page: Page) -> None:
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DB_URL", "REDIS_URL")}
-    env.update({"ORCHESTRA_PORT": str(port), "ORCHESTRA_DATA_DIR": str(tmp_path)})
+    # ORCHESTRA_DEMO=0: the bare app (empty lists); the demo seeding is tested in test_run_command_engine
+    env.update({"ORCHESTRA_PORT": str(port), "ORCHESTRA_DATA_DIR": str(tmp_path), "ORCHESTRA_DEMO": "0"})
     log_path = ARTIFACTS / "run-command.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(

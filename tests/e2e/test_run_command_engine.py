@@ -5,6 +5,7 @@ event bus, the REST API and the Runs page.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -68,7 +69,11 @@ def test_embedded_default_runs_a_suite(tmp_path: Path, loopback: LoopbackServer,
             )
         finally:
             engine.dispose()
-        created = httpx.post(f"{base}/api/v1/testruns", json={"suiteKey": "embedded"}, timeout=30)
+        created = httpx.post(
+            f"{base}/api/v1/testruns",
+            json={"suiteKey": "embedded", "environmentName": "loopback"},
+            timeout=30,
+        )
         assert created.status_code == 201, created.text
         ids = {r["scenarioKey"]: r["id"] for r in created.json()["runs"]}
 
@@ -78,6 +83,28 @@ def test_embedded_default_runs_a_suite(tmp_path: Path, loopback: LoopbackServer,
 
         assert wait_for(lambda: status(ids["ok"]), timeout=120, what="embedded run") == "PASSED"
         assert wait_for(lambda: status(ids["bad"]), timeout=120, what="embedded run") == "FAILED"
+        # the demo shop scripts/run started and seeded: S001 (HTTP + SQLite tables) passes; S002 needs
+        # Kafka and RabbitMQ profiles the embedded environment does not have: it fails before any step,
+        # naming them (docs/demo.md)
+        seeded = json.loads((tmp_path / "shop" / "seed.json").read_text())
+        demo = httpx.post(
+            f"{base}/api/v1/testruns",
+            json={
+                "suiteId": seeded["suiteId"],
+                "environmentId": seeded["environmentId"],
+                "dataSetTag": "demo",
+            },
+            timeout=30,
+        )
+        assert demo.status_code == 201, demo.text
+        demo_ids = {r["scenarioKey"]: r["id"] for r in demo.json()["runs"]}
+        assert wait_for(lambda: status(demo_ids["S001"]), timeout=180, what="demo run") == "PASSED"
+        assert wait_for(lambda: status(demo_ids["S002"]), timeout=180, what="demo run") == "FAILED"
+        s002 = httpx.get(f"{base}/api/v1/testruns/{demo_ids['S002']}", timeout=10).json()
+        assert {step["status"] for step in s002["steps"]} == {"SKIPPED"}
+        assert "no kafka profile 'shop-kafka'" in str(s002) and "no queue profile 'shop-rabbitmq'" in str(
+            s002
+        )
         metrics = httpx.get(f"{base}/metrics", timeout=10)
         assert metrics.status_code == 200 and 'orchestra_testrun_total{status="PASSED"' in metrics.text
         page.goto(base + "/runs")

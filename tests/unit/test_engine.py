@@ -335,7 +335,8 @@ def test_retries_make_a_late_pass_flaky(registry: PluginRegistry, plugin: Script
     flaky, failed = outcome.results[0], outcome.results[1]
     assert flaky.status == StepStatus.FLAKY
     assert [v.details["attempt"] for v in flaky.violations] == [1, 2]
-    assert failed.status == StepStatus.FAILED
+    assert flaky.flaky == "failed on attempt 1, 2 of its retry policy (meta.retries=3), passed on attempt 3"
+    assert failed.status == StepStatus.FAILED and failed.flaky is None
     assert plugin.step_executor.calls == ["s0", "s0", "s0", "s1", "s1"]
     assert outcome.status == RunStatus.FAILED
 
@@ -505,3 +506,41 @@ def test_a_cooperative_plugin_that_overruns_is_failed_anyway(registry: PluginReg
     registry.register(PolitePlugin(ScriptExecutor()))  # claims to cooperate, then sleeps regardless
     outcome = run_steps([grpc_step(0, sleep=0.8)], env(), step_timeout_s=0.2, registry=registry)
     assert outcome.results[0].violations[0].code == "STEP_TIMEOUT"
+
+
+def test_an_outcome_differing_from_recent_runs_is_flaky(registry: PluginRegistry) -> None:
+    history = {
+        "s0": [("r3", "FAILED"), ("r2", "PASSED")],  # passes now, failed in r3: FLAKY
+        "s1": [("r3", "PASSED"), ("r2", "PASSED")],  # fails now, passed before: FAILED, flagged
+        "s2": [("r3", "PASSED"), ("r2", "PASSED")],  # passes as always: nothing to say
+    }
+    events, emit = collect()
+    outcome = run_steps(
+        [step(0), step(1, fail=True), step(2)], env(), registry=registry, history=history, emit=emit
+    )
+    s0, s1, s2 = (outcome.results[i] for i in range(3))
+    assert s0.status == StepStatus.FLAKY
+    assert (
+        s0.flaky
+        == "failed in 1 of the last 2 runs of this scenario version with the same data (latest: run r3)"
+    )
+    assert s1.status == StepStatus.FAILED and s1.flaky is not None and "passed in 2 of the last 2" in s1.flaky
+    assert s2.status == StepStatus.PASSED and s2.flaky is None
+    assert outcome.status == RunStatus.FAILED and outcome.counts == {"FLAKY": 1, "FAILED": 1, "PASSED": 1}
+    finished = {e.alias: e for e in events if isinstance(e, StepFinished)}
+    assert finished["s0"].status == "FLAKY" and finished["s0"].flaky == s0.flaky
+    assert finished["s1"].flaky == s1.flaky and finished["s2"].flaky is None
+    # the reason travels on the wire (live progress shows it)
+    assert StepFinished.from_dict(finished["s0"].to_dict()).flaky == s0.flaky
+
+
+def test_retry_flakiness_and_run_history_combine(registry: PluginRegistry) -> None:
+    outcome = run_steps(
+        [step(0, flaky=1, retries=1)], env(), registry=registry, history={"s0": [("r1", "FAILED")]}
+    )
+    result = outcome.results[0]
+    assert result.status == StepStatus.FLAKY
+    assert result.flaky == (
+        "failed on attempt 1 of its retry policy (meta.retries=1), passed on attempt 2; "
+        "failed in 1 of the last 1 runs of this scenario version with the same data (latest: run r1)"
+    )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from orchestra_app.domain.steps import ChannelType
-from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin
+from orchestra_app.domain.steps import ChannelType, ScenarioStepSpec
+from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin, step_profile
 from orchestra_app.plugins.db.executor import DbStepExecutor
 
 
@@ -21,3 +21,6 @@ class DbPlugin(ProtocolPlugin):
     def __init__(self) -> None:
         # No spec parser, matcher or contract validator: a DB step names its data source and SQL.
         self.step_executor = DbStepExecutor(plugin_id=self.id)
+
+    def connections(self, step: ScenarioStepSpec) -> list[tuple[str, str]]:
+        return step_profile(step, "db", "dataSource")

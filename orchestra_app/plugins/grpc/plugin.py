@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from orchestra_app.domain.spec import SpecSummary
-from orchestra_app.domain.steps import ChannelType
-from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin
+from orchestra_app.domain.steps import ChannelType, ScenarioStepSpec
+from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin, step_service
 from orchestra_app.plugins.grpc.contract import GrpcContractValidator
 from orchestra_app.plugins.grpc.executor import GrpcPluginConfig, GrpcStepExecutor
 from orchestra_app.plugins.grpc.matcher import GrpcEndpointMatcher
@@ -37,3 +37,6 @@ class GrpcPlugin(ProtocolPlugin):
         self.spec_parser = GrpcSpecParser()
         self.endpoint_matcher = GrpcEndpointMatcher()
         self.step_executor = GrpcStepExecutor(self.contract_validator, plugin_id=self.id)
+
+    def connections(self, step: ScenarioStepSpec) -> list[tuple[str, str]]:
+        return step_service(step)

@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import ClassVar
 
 from orchestra_app.domain.spec import SpecSummary
-from orchestra_app.domain.steps import ChannelType
-from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin
+from orchestra_app.domain.steps import ChannelType, ScenarioStepSpec
+from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin, step_service
 from orchestra_app.plugins.http.contract import HttpContractValidator
 from orchestra_app.plugins.http.executor import HttpPluginConfig, HttpStepExecutor
 from orchestra_app.plugins.http.matcher import HttpEndpointMatcher
@@ -38,3 +38,6 @@ class HttpPlugin(ProtocolPlugin):
         self.spec_parser = HttpSpecParser()
         self.endpoint_matcher = HttpEndpointMatcher()
         self.step_executor = HttpStepExecutor(self.contract_validator, plugin_id=self.id)
+
+    def connections(self, step: ScenarioStepSpec) -> list[tuple[str, str]]:
+        return step_service(step)

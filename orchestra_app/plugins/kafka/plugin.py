@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from orchestra_app.domain.spec import SpecSummary
 from orchestra_app.domain.steps import ChannelType, ScenarioStepSpec
-from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin, StepRunContext
+from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin, StepRunContext, step_profile
 from orchestra_app.plugins.kafka.contract import AsyncApiContractValidator
 from orchestra_app.plugins.kafka.executor import KafkaStepExecutor
 from orchestra_app.plugins.matching import SimilarityEndpointMatcher
@@ -49,3 +49,6 @@ class KafkaPlugin(ProtocolPlugin):
 
     def prepare(self, step: ScenarioStepSpec, run: StepRunContext) -> bool:
         return self.executor.prepare(step, run)
+
+    def connections(self, step: ScenarioStepSpec) -> list[tuple[str, str]]:
+        return step_profile(step, "kafka", "clusterAlias")

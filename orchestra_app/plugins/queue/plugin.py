@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from orchestra_app.domain.steps import ChannelType, ScenarioStepSpec
-from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin, StepRunContext
+from orchestra_app.plugins.base import PluginConfig, ProtocolPlugin, StepRunContext, step_profile
 from orchestra_app.plugins.queue.executor import QueueStepExecutor
 
 
@@ -24,3 +24,6 @@ class QueuePlugin(ProtocolPlugin):
 
     def prepare(self, step: ScenarioStepSpec, run: StepRunContext) -> bool:
         return self.executor.prepare(step, run)
+
+    def connections(self, step: ScenarioStepSpec) -> list[tuple[str, str]]:
+        return step_profile(step, "queue", "brokerAlias")
