@@ -164,7 +164,7 @@ class ReportState(AppState):
             {
                 "step": f"{f['index'] + 1}. {f['alias']}",
                 "attempts": str(f.get("attempts") or ""),
-                "first": f["violations"][0]["message"] if f["violations"] else "",
+                "first": f.get("reason") or (f["violations"][0]["message"] if f["violations"] else ""),
             }
             for f in report["flakySteps"]
         ]
@@ -541,7 +541,7 @@ def _body() -> rx.Component:
         rx.heading("Flaky steps", size="4"),
         _small_table(
             ReportState.flaky,
-            [("Step", "step"), ("Attempts", "attempts"), ("First failure", "first")],
+            [("Step", "step"), ("Attempts", "attempts"), ("Why", "first")],
             "No flaky steps.",
             "flaky-steps",
         ),

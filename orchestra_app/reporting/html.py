@@ -170,12 +170,12 @@ def render_html(report: Mapping[str, Any]) -> str:
         ),
         "<h2>Flaky steps</h2>",
         _table(
-            ["Step", "Attempts", "First failure"],
+            ["Step", "Attempts", "Why"],
             [
                 [
                     _e(f"{f['index'] + 1}. {f['alias']}"),
                     _e(f.get("attempts")),
-                    _e(f["violations"][0]["message"] if f["violations"] else ""),
+                    _e(f.get("reason") or (f["violations"][0]["message"] if f["violations"] else "")),
                 ]
                 for f in report["flakySteps"]
             ],

@@ -133,6 +133,7 @@ def build_report(
                     "alias": item["alias"],
                     "attempts": raw.get("attempt"),
                     "violations": violations,
+                    "reason": raw.get("flaky"),
                 }
             )
     # flaky across runs (the run detail's flakySteps, when the engine records them): a step whose

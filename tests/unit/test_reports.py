@@ -95,6 +95,7 @@ def _run() -> tuple[dict[str, Any], RunSnapshot]:
             "attempt": 2,
             "durationMs": 5,
             "violations": [_violation("KAFKA_MESSAGE_NOT_FOUND", t="TIMEOUT")],
+            "flaky": "passed on attempt 2 of 3; attempt 1 failed (TIMEOUT)",
         },
         {"orderIndex": 3, "alias": "publish", "channelType": "QUEUE", "kind": "ACTION", "status": "PASSED"},
         {
@@ -163,6 +164,7 @@ def test_report_aggregates_and_flaky() -> None:
             "alias": "event",
             "attempts": 2,
             "violations": [_violation("KAFKA_MESSAGE_NOT_FOUND", t="TIMEOUT")],
+            "reason": "passed on attempt 2 of 3; attempt 1 failed (TIMEOUT)",
         }
     ]
     by_alias = {s["alias"]: s for s in report["steps"]}
