@@ -21,9 +21,9 @@ BASE = "/api/v1/data-sets"
 
 @pytest.fixture
 def client(migrated_pg_engine, tmp_path: Path) -> Iterator[TestClient]:  # type: ignore[no-untyped-def]
-    with app_database(migrated_pg_engine.url.render_as_string(hide_password=False), str(tmp_path)):
-        with TestClient(create_api(), raise_server_exceptions=False) as c:
-            yield c
+    url = migrated_pg_engine.url.render_as_string(hide_password=False)
+    with app_database(url, str(tmp_path)), TestClient(create_api(), raise_server_exceptions=False) as c:
+        yield c
 
 
 @pytest.fixture
