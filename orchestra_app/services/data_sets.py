@@ -21,11 +21,12 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+import yaml
 from pydantic import Field
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Session, col, func, select
@@ -264,12 +265,17 @@ def _leaves(value: Any) -> int:
     return 1
 
 
-def parse_data_text(text: str, *, field_name: str = "data") -> dict[str, Any]:
-    """The JSON object typed into an editor; a syntax error names its line and column."""
+def parse_data_text(text: str, *, field_name: str = "data", syntax: str = "json") -> dict[str, Any]:
+    """The JSON (or YAML, ``syntax="yaml"``) object typed into an editor; a syntax error names its
+    line and column."""
     if len(text.encode()) > MAX_DATA_BYTES * 2:
         raise ValidationFailed(f"the data is above {MAX_DATA_BYTES} bytes", field=field_name)
     if not text.strip():
         return {}
+    if syntax == "yaml":
+        return _parse_yaml(text, field_name)
+    if syntax != "json":
+        raise ValidationFailed(f"unknown syntax {syntax!r} (use json or yaml)", field="syntax")
     try:
         value = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -282,6 +288,38 @@ def parse_data_text(text: str, *, field_name: str = "data") -> dict[str, Any]:
     except ValueError as exc:
         raise ValidationFailed(f"not valid JSON: {exc}", field=field_name) from None
     return check_data(value, field_name=field_name)
+
+
+def _parse_yaml(text: str, field_name: str) -> dict[str, Any]:
+    # safe_load: plain data only (no Python objects); aliases are expanded, so a "billion laughs"
+    # document is cut by the size check in check_data
+    try:
+        value = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        where = f" (line {line}, column {column})" if line is not None else ""
+        raise ValidationFailed(
+            f"not valid YAML: {exc.problem or exc}{where}", field=field_name, line=line, column=column
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ValidationFailed(f"not valid YAML: {exc}", field=field_name) from None
+    if value is None:
+        return {}
+    return check_data(_plain(value, field_name), field_name=field_name)
+
+
+def _plain(value: Any, field_name: str) -> Any:
+    """YAML dates and non-text keys as JSON would carry them."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v, field_name) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v, field_name) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        raise ValidationFailed("binary values are not JSON data", field=field_name)
+    return value
 
 
 def _no_constant(name: str) -> Any:
