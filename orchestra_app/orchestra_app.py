@@ -15,6 +15,7 @@ from orchestra_app.pages import (
     process_version,
     processes,
     reports,
+    run_detail,
     runs,
     scenario,
     specs,
@@ -32,6 +33,7 @@ PAGES = [
     data_sets,
     environments,
     runs,
+    run_detail,
     reports,
     admin,
 ]

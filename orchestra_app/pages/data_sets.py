@@ -8,6 +8,7 @@ it names (``ValidationFailed.field``), and nothing is stored on a refusal.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import reflex as rx
@@ -121,7 +122,7 @@ class DataSetsState(AppState):
     # ---- list ------------------------------------------------------------------------------------
 
     @rx.event
-    async def load(self) -> None:
+    async def load(self) -> AsyncIterator[None]:
         self.loading = True
         yield
         try:
@@ -313,7 +314,7 @@ class DataSetsState(AppState):
             self.form_error = error_text(exc, where=where)
 
     @rx.event
-    async def save(self) -> None:
+    async def save(self) -> AsyncIterator[None]:
         self.field_errors = {}
         self.form_error = ""
         self.saving = True
