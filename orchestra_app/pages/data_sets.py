@@ -284,7 +284,7 @@ class DataSetsState(AppState):
         try:
             data = ds.parse_data_text(self.f_data, syntax=self.syntax)
         except OrchestraError as exc:
-            self.field_errors = {**self.field_errors, "data": f"{exc} (fix it before switching)"}
+            self.field_errors = {**self.field_errors, "data": f"{exc.message} (fix it before switching)"}
             return
         self.syntax = value
         self.f_data = _dump(data, value)
@@ -306,8 +306,8 @@ class DataSetsState(AppState):
     def _refusal(self, exc: Exception, where: str) -> None:
         field = getattr(exc, "field", None) if isinstance(exc, OrchestraError) else None
         key = str(field).split(".", 1)[0] if field else ""
-        if key in EDITOR_FIELDS:
-            self.field_errors = {key: str(exc)}
+        if isinstance(exc, OrchestraError) and key in EDITOR_FIELDS:
+            self.field_errors = {key: exc.message}  # shown beside the field: no "field x:" prefix
             self.form_error = ""
         else:
             self.field_errors = {}
@@ -407,12 +407,13 @@ class DataSetsState(AppState):
                 name=self.scaffold_name,
             )
             what = "Created" if result.created else "Completed"
-            self.notice = f"{what} {self.scaffold_name}: {len(result.added)} variable(s) added." + (
+            notice = f"{what} {self.scaffold_name}: {len(result.added)} variable(s) added." + (
                 f" Notes: {'; '.join(result.notes)}" if result.notes else ""
             )
             await self._reload(principal)
             if result.data_set_id is not None:
                 await self.open(str(result.data_set_id))
+            self.notice = notice
         except Exception as exc:
             self.scaffold_error = error_text(exc, where="scaffold data set")
 
@@ -669,11 +670,12 @@ def _table() -> rx.Component:
                         DataSetsState.items,
                         lambda r: rx.table.row(
                             rx.table.cell(
-                                rx.link(
+                                rx.button(
                                     r["name"],
                                     on_click=DataSetsState.open(r["id"]),
+                                    variant="ghost",
+                                    size="1",
                                     class_name="ds-open",
-                                    cursor="pointer",
                                 )
                             ),
                             rx.table.cell(rx.badge(r["scope"], variant="soft")),

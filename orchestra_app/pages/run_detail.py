@@ -423,10 +423,12 @@ def _steps() -> rx.Component:
                     lambda s: rx.table.row(
                         rx.table.cell(s["index"]),
                         rx.table.cell(
-                            rx.link(
+                            # a button, not a link: a link without href navigates to "#" and re-runs on_load
+                            rx.button(
                                 rx.cond(s["name"] != "", s["alias"] + " - " + s["name"], s["alias"]),
                                 on_click=RunDetailState.open_step(s["index"]),
-                                cursor="pointer",
+                                variant="ghost",
+                                size="1",
                                 class_name="step-open",
                             )
                         ),

@@ -361,7 +361,7 @@ class RunsState(AppState):
         except OrchestraError as exc:
             key = str(exc.field or "").split(".", 1)[0]
             if key in LAUNCH_FIELDS:
-                self.launch_errors = {key: str(exc)}
+                self.launch_errors = {key: exc.message}
             else:
                 self.launch_error = str(exc)
         except Exception as exc:
