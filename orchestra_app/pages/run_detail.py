@@ -459,14 +459,33 @@ def _steps() -> rx.Component:
     )
 
 
+def _pre(text: Any, pre_id: str = "") -> rx.Component:
+    # a plain <pre>: no syntax-highlighter package in the frontend bundle
+    return rx.el.pre(
+        text,
+        id=pre_id or None,
+        style={
+            "font_family": "monospace",
+            "font_size": "12px",
+            "white_space": "pre-wrap",
+            "word_break": "break-word",
+            "max_height": "24rem",
+            "overflow": "auto",
+            "width": "100%",
+            "padding": "0.5rem",
+            "border_radius": "6px",
+            "background": rx.color("gray", 3),
+            "margin": "0",
+        },
+    )
+
+
 def _section(title: str, key: str) -> rx.Component:
     return rx.cond(
         RunDetailState.sel[key] != "",
         rx.vstack(
             rx.text(title, weight="bold", size="2"),
-            rx.code_block(
-                RunDetailState.sel[key], language="json", width="100%", wrap_long_lines=True, id=f"step-{key}"
-            ),
+            _pre(RunDetailState.sel[key], f"step-{key}"),
             spacing="1",
             width="100%",
         ),
@@ -503,9 +522,7 @@ def _step_detail() -> rx.Component:
                                 rx.table.cell(
                                     rx.vstack(
                                         rx.text(v["message"], size="2"),
-                                        rx.cond(
-                                            v["details"] != "", rx.code_block(v["details"], language="json")
-                                        ),
+                                        rx.cond(v["details"] != "", _pre(v["details"])),
                                         spacing="1",
                                     )
                                 ),

@@ -391,6 +391,26 @@ def test_parse_data_text_names_line_and_column() -> None:
         data_sets.parse_data_text("[1]")
 
 
+def test_parse_data_text_reads_yaml_with_line_and_column() -> None:
+    assert data_sets.parse_data_text("sku: a-1\nqty: 2\nwhen: 2026-01-02\n1: x", syntax="yaml") == {
+        "sku": "a-1",
+        "qty": 2,
+        "when": "2026-01-02",
+        "1": "x",
+    }
+    assert data_sets.parse_data_text("# only a comment", syntax="yaml") == {}
+    with pytest.raises(ValidationFailed) as exc:
+        data_sets.parse_data_text("a: [1\nb: 2", syntax="yaml")
+    assert (exc.value.field, exc.value.line, exc.value.column) == ("data", 2, 2)
+    with pytest.raises(ValidationFailed, match="JSON object"):
+        data_sets.parse_data_text("- 1\n- 2", syntax="yaml")
+    with pytest.raises(ValidationFailed, match="not valid YAML"):
+        data_sets.parse_data_text("!!python/object:os.system {}", syntax="yaml")  # safe_load only
+    with pytest.raises(ValidationFailed) as exc:
+        data_sets.parse_data_text("a: 1", syntax="toml")
+    assert exc.value.field == "syntax"
+
+
 # ---- many concurrent callers on PostgreSQL -------------------------------------------------------------
 
 
