@@ -11,6 +11,7 @@ with 10,000 steps stays responsive.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -44,19 +45,20 @@ STEP_COLORS = {**STATUS_COLORS, "ERROR": "orange", "SKIPPED": "gray", "FLAKY": "
 MAX_SHOWN = 200_000  # characters of one JSON section shown in the browser (the report has it all)
 
 
-def _step_row(view: StepResultView) -> dict[str, str]:
+def _step_row(light: dict[str, Any]) -> dict[str, str]:
+    status = light["status"]
     return {
-        "index": str(view.order_index),
-        "alias": view.alias,
-        "name": view.name,
-        "kind": view.kind,
-        "channel": view.channel_type,
-        "status": view.status,
-        "color": STEP_COLORS.get(view.status, "gray"),
-        "code": "" if view.actual_status_code is None else str(view.actual_status_code),
-        "duration": f"{view.duration_ms} ms" if view.status != "PENDING" else "",
-        "violations": str(len(view.violations)) if view.violations else "",
-        "reused": "reused" if view.reused_from_run_id else "",
+        "index": str(light["orderIndex"]),
+        "alias": light["alias"],
+        "name": light["name"],
+        "kind": light["kind"],
+        "channel": light["channelType"],
+        "status": status,
+        "color": STEP_COLORS.get(status, "gray"),
+        "code": "" if light["statusCode"] is None else str(light["statusCode"]),
+        "duration": f"{light['durationMs']} ms" if status != "PENDING" else "",
+        "violations": str(light["violations"]) if light["violations"] else "",
+        "reused": "reused" if light["reused"] else "",
     }
 
 
@@ -72,9 +74,23 @@ def _event_row(old: dict[str, str], ev: StepFinished) -> dict[str, str]:
     }
 
 
+# Step rows of the runs this process's run pages show, shared by a page's follower task (which keeps
+# them current) and its paging handlers (which then need no database read). Keyed by tenant and run;
+# a handler served by another process, or after eviction, reads the database instead.
+_STEPS: OrderedDict[tuple[UUID, UUID], dict[int, dict[str, str]]] = OrderedDict()
+_STEPS_KEPT = 16
+
+
+def _remember(key: tuple[UUID, UUID], steps: dict[int, dict[str, str]]) -> None:
+    _STEPS[key] = steps
+    _STEPS.move_to_end(key)
+    while len(_STEPS) > _STEPS_KEPT:
+        _STEPS.popitem(last=False)
+
+
 def _load(principal: Principal, run_id: UUID) -> tuple[dict[str, str], dict[int, dict[str, str]]]:
-    detail = svc.run(run_service.get_run, principal, run_id=run_id, payloads=False)
-    return run_row(detail), {s.order_index: _step_row(s) for s in detail.steps}
+    summary, rows = svc.run(run_service.run_step_rows, principal, run_id=run_id)
+    return run_row(summary), {int(r["orderIndex"]): _step_row(r) for r in rows}
 
 
 def _counts(steps: dict[int, dict[str, str]]) -> dict[str, int]:
@@ -188,6 +204,7 @@ class RunDetailState(AppState):
                 if self._gen == gen:
                     self.run_error, self.loading = error_text(exc, where="open run"), False
             return
+        _remember((principal.tenant_id, run_id), steps)
 
         async def push() -> bool:
             async with self:
@@ -255,12 +272,16 @@ class RunDetailState(AppState):
     async def _reload_steps(self) -> None:
         try:
             principal = await self.caller()
-            header, steps = await blocking(_load, principal, parse_uuid(self.run.get("id", ""), name="run"))
+            run_id = parse_uuid(self.run.get("id", ""), name="run")
+            steps = _STEPS.get((principal.tenant_id, run_id))
+            if steps is None:
+                header, steps = await blocking(_load, principal, run_id)
+                _remember((principal.tenant_id, run_id), steps)
+                if not self.live:
+                    self.run, self.counts = header, _counts(steps)
         except Exception as exc:
             self.run_error = error_text(exc, where="run steps")
             return
-        if not self.live:
-            self.run, self.counts = header, _counts(steps)
         self.step_rows, self.step_total = _page(steps, self.step_offset, self.step_filter)
 
     @rx.event

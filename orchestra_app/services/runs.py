@@ -928,6 +928,68 @@ def get_run(*, session: Session, principal: Principal, run_id: UUID, payloads: b
     return TestRunDetail(**detail, steps=views)
 
 
+def run_step_rows(
+    *, session: Session, principal: Principal, run_id: UUID
+) -> tuple[TestRunSummary, list[dict[str, Any]]]:
+    """A run's summary and one light row per planned step (orderIndex, alias, name, kind, channel,
+    status, durationMs, statusCode, violations = how many, reused): what a run dashboard lists, read
+    without validating the pinned snapshot or loading any payload (a 10,000-step run stays cheap)."""
+    require(principal, *READ_ROLES)
+    run = _load(session, principal, run_id)
+    table = TestStepResult.__table__  # type: ignore[attr-defined]
+    results = {
+        row.order_index: row
+        for row in session.execute(
+            sa.select(
+                table.c.order_index,
+                table.c.step_alias,
+                table.c.status,
+                table.c.duration_ms,
+                table.c.actual_status_code,
+                table.c.violations,
+                table.c.reused_from_run_id,
+            ).where(table.c.run_id == run.id)
+        ).all()
+    }
+    rows: list[dict[str, Any]] = []
+    for step in (run.pinned or {}).get("steps") or []:
+        index = int(step.get("orderIndex", 0))
+        if run.mode == RunMode.SINGLE_STEP and index != run.start_step_index:
+            continue
+        rows.append(_light_row(index, step, results.pop(index, None)))
+    for index, result in sorted(results.items()):  # results of steps no longer in the snapshot (defensive)
+        rows.append(_light_row(index, {"alias": result.step_alias}, result))
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["status"] != "PENDING":
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return summary_of(run, counts), rows
+
+
+def _light_row(index: int, step: Mapping[str, Any], result: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "orderIndex": index,
+        "alias": str(step.get("alias", "")),
+        "name": str(step.get("name") or ""),
+        "kind": str(step.get("kind") or "ACTION"),
+        "channelType": str(step.get("channelType") or "HTTP_REST"),
+        "status": "PENDING",
+        "durationMs": 0,
+        "statusCode": None,
+        "violations": 0,
+        "reused": False,
+    }
+    if result is not None:
+        row.update(
+            status=str(result.status.value if hasattr(result.status, "value") else result.status),
+            durationMs=int(result.duration_ms or 0),
+            statusCode=result.actual_status_code,
+            violations=len(result.violations or []),
+            reused=result.reused_from_run_id is not None,
+        )
+    return row
+
+
 def get_step_result(
     *, session: Session, principal: Principal, run_id: UUID, order_index: int
 ) -> StepResultView:

@@ -131,6 +131,13 @@ def test_suite_runs_pass_and_fail_with_results_and_events(db: Engine, loopback: 
     assert (one.alias, one.status) == (detail.steps[1].alias, "PASSED")
     failed = svc.run(run_service.get_step_result, seeded.principal, run_id=bad.id, order_index=0)
     assert failed.violations[0].code == "HTTP_SERVER_ERROR" and failed.actual_status_code == 500
+    summary, rows = svc.run(run_service.run_step_rows, seeded.principal, run_id=bad.id)
+    assert summary.status == RunStatus.FAILED and summary.counts == bad_detail.counts
+    assert [(r["orderIndex"], r["alias"], r["status"], r["violations"]) for r in rows] == [
+        (0, "boom", bad_detail.steps[0].status, 1),
+        (1, "after", "PASSED", 0),
+    ]
+    assert rows[0]["statusCode"] == 500 and rows[1]["durationMs"] >= 0
     with pytest.raises(NotFound) as missing:
         svc.run(run_service.get_step_result, seeded.principal, run_id=good.id, order_index=99)
     assert missing.value.field == "orderIndex"
