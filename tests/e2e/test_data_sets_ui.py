@@ -5,6 +5,7 @@ scaffold from a suite."""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
 from orchestra_app.db.engine import make_engine
@@ -21,9 +22,12 @@ def _row(page: Page, name: str):  # type: ignore[no-untyped-def]
 def test_create_edit_clone_search_delete_and_scaffold(app_url: str, app_db_url: str, page: Page) -> None:
     engine = make_engine(app_db_url)
     try:
-        seed_suite(
+        seeded = seed_suite(
             engine, base_url="http://127.0.0.1:9", process_key="dsui", scenarios={"a": [get_step("one")]}
         )
+        # this test needs no environment; a second one would make other tests' "Run" ask which to use
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM environment WHERE id = :id"), {"id": seeded.environment_id})
     finally:
         engine.dispose()
     page.goto(app_url + "/data-sets")
