@@ -120,9 +120,10 @@ def test_sequence_diagrams_with_highlighted_messages(app_url: str, small: Page) 
     stored = _import(app_url, MERMAID, "u1-checkout-mmd")
     small.goto(f"{app_url}/processes/versions/{stored['version_id']}")
     drawing = small.locator("#sequence-diagram")
+    # The tab's state may still hold the previous page's diagram until on_load has run: wait for this one.
+    expect(drawing).to_have_attribute("data-source", "stored", timeout=60_000)  # the user's mermaid text
+    expect(drawing).to_have_attribute("data-messages", "5", timeout=60_000)
     expect(drawing).to_have_attribute("data-rendered", "true", timeout=60_000)
-    assert drawing.get_attribute("data-source") == "stored"  # the user's own mermaid text
-    assert drawing.get_attribute("data-messages") == "5"
     small.wait_for_function("document.querySelectorAll('#sequence-diagram text.o-path').length > 0")
     marked = small.locator("#sequence-diagram text.o-path").evaluate_all(
         "els => els.map(e => e.getAttribute('data-node-id'))"
@@ -137,8 +138,9 @@ def test_sequence_diagrams_with_highlighted_messages(app_url: str, small: Page) 
     generated = _import(app_url, SEQUENCE_JSON, "u1-order-json")
     small.goto(f"{app_url}/processes/versions/{generated['version_id']}")
     drawing = small.locator("#sequence-diagram")
+    # JSON source: mermaid text made from it (waited for: the previous version's drawing may show first)
+    expect(drawing).to_have_attribute("data-source", "generated", timeout=60_000)
     expect(drawing).to_have_attribute("data-rendered", "true", timeout=60_000)
-    assert drawing.get_attribute("data-source") == "generated"  # JSON source: mermaid text made from it
     small.locator("#show-S002").click()  # out of stock, no backorder: the 409 reply
     small.wait_for_function(
         "Array.from(document.querySelectorAll('#sequence-diagram text.o-path'))"
