@@ -5,11 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
 
 from state.live import Bucket, pump
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """asyncio.run in a thread of its own: a session fixture (Playwright's sync API) may hold a
+    running loop in the main thread."""
+    out: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            out["value"] = asyncio.run(coro)
+        except BaseException as exc:
+            out["error"] = exc
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
 
 
 def _follower(batches: list[list[int]], started: threading.Event | None = None):  # type: ignore[no-untyped-def]
@@ -45,7 +65,7 @@ def test_every_event_arrives_once_in_order_and_bursts_coalesce() -> None:
         got.extend(events)
         return len(got) < 2000
 
-    asyncio.run(pump(make, apply, rate=10.0, burst=3))
+    run(pump(make, apply, rate=10.0, burst=3))
     assert got == list(range(2000))
     assert calls < len(batches)  # 1,000 batches in a burst became far fewer state updates
 
@@ -59,7 +79,7 @@ def test_apply_returning_false_stops_the_follower_thread() -> None:
         got.extend(events)
         return 2 not in got
 
-    asyncio.run(pump(make, apply))
+    run(pump(make, apply))
     assert got == [1, 2]
     assert started.wait(10)
     deadline = threading.Event()
@@ -84,7 +104,7 @@ def test_a_cancelled_task_stops_the_follower() -> None:
         with pytest.raises(asyncio.CancelledError):
             await task
 
-    asyncio.run(main())
+    run(main())
     for _ in range(500):
         if seen_stop:
             break
@@ -101,7 +121,7 @@ def test_a_follower_error_reaches_the_task() -> None:
         return True
 
     with pytest.raises(RuntimeError, match="redis went away"):
-        asyncio.run(pump(make, apply))
+        run(pump(make, apply))
 
 
 def test_idle_calls_apply_with_nothing_while_asked() -> None:
@@ -113,7 +133,7 @@ def test_idle_calls_apply_with_nothing_while_asked() -> None:
         calls.append(events)
         return len(calls) < 3
 
-    asyncio.run(pump(make, apply, idle_s=lambda: 0.05))
+    run(pump(make, apply, idle_s=lambda: 0.05))
     assert calls[0] == [7] and calls[1:] == [[], []]
 
 
