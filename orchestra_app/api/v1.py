@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route
 
+from orchestra_app.api import data_sets as data_sets_api
 from orchestra_app.api import runs as runs_api
 from orchestra_app.api.common import (
     API_PREFIX,
@@ -195,6 +196,7 @@ def v1_routes() -> list[BaseRoute]:
         Route("/v1/specs/{id}", _detail(catalog.spec_detail, "spec_id"), methods=["GET"]),
         Route("/v1/suites/{id}", _detail(catalog.suite_detail, "suite_id"), methods=["GET"]),
         *runs_api.routes(),  # /v1/testruns...
+        *data_sets_api.routes(),  # /v1/data-sets...
     ]
 
 

@@ -24,7 +24,7 @@ import queue
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -313,9 +313,12 @@ def set_event_bus(bus: EventBus | None) -> None:
 # ---- followers -----------------------------------------------------------------------------------
 
 
-def step_event(row: TestStepResult, run: TestRun) -> StepFinished:
-    """The StepFinished a stored step result stands for (kind/channel from the pinned steps)."""
-    step = _pinned_step(run, row.order_index)
+def step_event(
+    row: TestStepResult, run: TestRun, pinned: Mapping[int, dict[str, Any]] | None = None
+) -> StepFinished:
+    """The StepFinished a stored step result stands for (kind/channel from the pinned steps;
+    ``pinned_steps(run)`` computed once when converting many rows)."""
+    step = pinned.get(row.order_index, {}) if pinned is not None else _pinned_step(run, row.order_index)
     return StepFinished(
         run_id=run.id,
         tenant_id=run.tenant_id,
@@ -333,6 +336,11 @@ def step_event(row: TestStepResult, run: TestRun) -> StepFinished:
         violations=list(row.violations or []),
         reused_from_run_id=str(row.reused_from_run_id) if row.reused_from_run_id else None,
     )
+
+
+def pinned_steps(run: TestRun) -> dict[int, dict[str, Any]]:
+    """The run's pinned steps by orderIndex (a 10,000-step catch-up looks each one up once)."""
+    return {int(step.get("orderIndex", 0)): step for step in (run.pinned or {}).get("steps", [])}
 
 
 def _pinned_step(run: TestRun, order_index: int) -> dict[str, Any]:
@@ -401,7 +409,8 @@ def _catch_up(
             if after_seq == 0
             else list(session.exec(select(TestStepResult).where(TestStepResult.run_id == run_id)).all())
         )
-        steps: list[RunEvent] = [step_event(r, run) for r in rows]
+        pinned = pinned_steps(run) if rows else {}
+        steps: list[RunEvent] = [step_event(r, run, pinned) for r in rows]
         state = state_event(run, all_rows)
         state.seq = max([run.event_seq, *(r.seq for r in rows)])
         return steps, state, run.status in TERMINAL_STATUSES
@@ -452,7 +461,10 @@ def follow_run_batches(
                 # an event between was published to nobody (Redis was down): the database has it
                 with session_scope(engine) as session:
                     run = _load_run(session, principal, run_id)
-                    batch.extend(step_event(r, run) for r in _rows(session, run_id, cursor, event.seq))
+                    pinned = pinned_steps(run)
+                    batch.extend(
+                        step_event(r, run, pinned) for r in _rows(session, run_id, cursor, event.seq)
+                    )
             batch.append(event)
             cursor = event.seq
             if event.terminal:

@@ -18,6 +18,7 @@ from uuid import UUID, uuid4
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+from sqlalchemy.orm import defer
 from sqlmodel import Session, col, func, select
 
 from orchestra_app.db.tables import (
@@ -857,14 +858,15 @@ def _load(session: Session, principal: Principal, run_id: UUID) -> TestRun:
     return _tenant_row(session, principal, TestRun, run_id, field="runId", what="test run")
 
 
-def get_run(*, session: Session, principal: Principal, run_id: UUID) -> TestRunDetail:
-    """One run with a row per planned step: its recorded result, or PENDING when it has none yet."""
+def get_run(*, session: Session, principal: Principal, run_id: UUID, payloads: bool = True) -> TestRunDetail:
+    """One run with a row per planned step: its recorded result, or PENDING when it has none yet.
+    ``payloads=False`` leaves out request/response/side effects (a dashboard's step list)."""
     require(principal, *READ_ROLES)
     run = _load(session, principal, run_id)
-    results = {
-        r.order_index: r
-        for r in session.exec(select(TestStepResult).where(TestStepResult.run_id == run.id)).all()
-    }
+    stmt = select(TestStepResult).where(TestStepResult.run_id == run.id)
+    if not payloads:
+        stmt = stmt.options(defer(TestStepResult.payload))  # type: ignore[arg-type]
+    results = {r.order_index: r for r in session.exec(stmt).all()}
     snapshot = RunSnapshot.model_validate(run.pinned or {})
     planned = snapshot.steps
     if run.mode == RunMode.SINGLE_STEP:
@@ -873,10 +875,12 @@ def get_run(*, session: Session, principal: Principal, run_id: UUID) -> TestRunD
     for step in planned:
         row = results.pop(step.order_index, None)
         views.append(
-            _step_view(step.order_index, step.alias, step.name, str(step.kind), str(step.channel_type), row)
+            _step_view(
+                step.order_index, step.alias, step.name, str(step.kind), str(step.channel_type), row, payloads
+            )
         )
     for index, row in sorted(results.items()):  # results of steps no longer in the snapshot (defensive)
-        views.append(_step_view(index, row.step_alias, "", "ACTION", "HTTP_REST", row))
+        views.append(_step_view(index, row.step_alias, "", "ACTION", "HTTP_REST", row, payloads))
     counts: dict[str, int] = {}
     for view in views:
         if view.status != "PENDING":
@@ -890,12 +894,101 @@ def get_run(*, session: Session, principal: Principal, run_id: UUID) -> TestRunD
     return TestRunDetail(**detail, steps=views, flaky_steps=flaky)
 
 
+def run_step_rows(
+    *, session: Session, principal: Principal, run_id: UUID
+) -> tuple[TestRunSummary, list[dict[str, Any]]]:
+    """A run's summary and one light row per planned step (orderIndex, alias, name, kind, channel,
+    status, durationMs, statusCode, violations = how many, reused): what a run dashboard lists, read
+    without validating the pinned snapshot or loading any payload (a 10,000-step run stays cheap)."""
+    require(principal, *READ_ROLES)
+    run = _load(session, principal, run_id)
+    table = TestStepResult.__table__  # type: ignore[attr-defined]
+    results = {
+        row.order_index: row
+        for row in session.execute(
+            sa.select(
+                table.c.order_index,
+                table.c.step_alias,
+                table.c.status,
+                table.c.duration_ms,
+                table.c.actual_status_code,
+                table.c.violations,
+                table.c.reused_from_run_id,
+            ).where(table.c.run_id == run.id)
+        ).all()
+    }
+    rows: list[dict[str, Any]] = []
+    for step in (run.pinned or {}).get("steps") or []:
+        index = int(step.get("orderIndex", 0))
+        if run.mode == RunMode.SINGLE_STEP and index != run.start_step_index:
+            continue
+        rows.append(_light_row(index, step, results.pop(index, None)))
+    for index, result in sorted(results.items()):  # results of steps no longer in the snapshot (defensive)
+        rows.append(_light_row(index, {"alias": result.step_alias}, result))
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row["status"] != "PENDING":
+            counts[row["status"]] = counts.get(row["status"], 0) + 1
+    return summary_of(run, counts), rows
+
+
+def _light_row(index: int, step: Mapping[str, Any], result: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "orderIndex": index,
+        "alias": str(step.get("alias", "")),
+        "name": str(step.get("name") or ""),
+        "kind": str(step.get("kind") or "ACTION"),
+        "channelType": str(step.get("channelType") or "HTTP_REST"),
+        "status": "PENDING",
+        "durationMs": 0,
+        "statusCode": None,
+        "violations": 0,
+        "reused": False,
+    }
+    if result is not None:
+        row.update(
+            status=str(result.status.value if hasattr(result.status, "value") else result.status),
+            durationMs=int(result.duration_ms or 0),
+            statusCode=result.actual_status_code,
+            violations=len(result.violations or []),
+            reused=result.reused_from_run_id is not None,
+        )
+    return row
+
+
+def get_step_result(
+    *, session: Session, principal: Principal, run_id: UUID, order_index: int
+) -> StepResultView:
+    """One planned step of a run with its recorded result (request, response, side effects)."""
+    require(principal, *READ_ROLES)
+    run = _load(session, principal, run_id)
+    planned = {s.order_index: s for s in RunSnapshot.model_validate(run.pinned or {}).steps}
+    row = session.exec(
+        select(TestStepResult).where(
+            TestStepResult.run_id == run.id, TestStepResult.order_index == order_index
+        )
+    ).first()
+    step = planned.get(order_index)
+    if step is None and row is None:
+        raise NotFound(f"the run has no step {order_index}", field="orderIndex")
+    if step is None:
+        assert row is not None
+        return _step_view(order_index, row.step_alias, "", "ACTION", "HTTP_REST", row)
+    return _step_view(order_index, step.alias, step.name, str(step.kind), str(step.channel_type), row)
+
+
 def _step_view(
-    index: int, alias: str, name: str, kind: str, channel: str, row: TestStepResult | None
+    index: int,
+    alias: str,
+    name: str,
+    kind: str,
+    channel: str,
+    row: TestStepResult | None,
+    payloads: bool = True,
 ) -> StepResultView:
     if row is None:
         return StepResultView(order_index=index, alias=alias, name=name, kind=kind, channel_type=channel)
-    payload = row.payload or {}
+    payload = (row.payload or {}) if payloads else {}
     return StepResultView(
         order_index=index,
         alias=alias,

@@ -123,6 +123,24 @@ def test_suite_runs_pass_and_fail_with_results_and_events(db: Engine, loopback: 
     bad_detail = svc.run(run_service.get_run, seeded.principal, run_id=bad.id)
     assert bad_detail.steps[0].violations[0].code == "HTTP_SERVER_ERROR"
     assert bad_detail.steps[1].status == "PASSED"  # RUN_ALL_STEPS keeps going
+    # the run page's step list (no payloads) and one step's detail
+    light = svc.run(run_service.get_run, seeded.principal, run_id=good.id, payloads=False)
+    assert [s.status for s in light.steps] == ["PASSED"] * 3 and light.steps[1].request is None
+    one = svc.run(run_service.get_step_result, seeded.principal, run_id=good.id, order_index=1)
+    assert one.request is not None and one.request["url"].endswith("/orders/o-7")
+    assert (one.alias, one.status) == (detail.steps[1].alias, "PASSED")
+    failed = svc.run(run_service.get_step_result, seeded.principal, run_id=bad.id, order_index=0)
+    assert failed.violations[0].code == "HTTP_SERVER_ERROR" and failed.actual_status_code == 500
+    summary, rows = svc.run(run_service.run_step_rows, seeded.principal, run_id=bad.id)
+    assert summary.status == RunStatus.FAILED and summary.counts == bad_detail.counts
+    assert [(r["orderIndex"], r["alias"], r["status"], r["violations"]) for r in rows] == [
+        (0, "boom", bad_detail.steps[0].status, 1),
+        (1, "after", "PASSED", 0),
+    ]
+    assert rows[0]["statusCode"] == 500 and rows[1]["durationMs"] >= 0
+    with pytest.raises(NotFound) as missing:
+        svc.run(run_service.get_step_result, seeded.principal, run_id=good.id, order_index=99)
+    assert missing.value.field == "orderIndex"
 
     # a follower joining after the end gets the stored results and the end, each once
     events = list(follow_run(good.id, principal=seeded.principal))
