@@ -160,7 +160,10 @@ def test_edit_a_scenario_save_reload_clone_and_conflict(app_url: str, browser: B
     expect(page.locator("#bpmn-diagram .orchestra-bpmn")).to_have_attribute(
         "data-rendered", "true", timeout=60_000
     )
-    assert _marked(page, "Task_CreateOrder")
+    # the path's marks are applied after the drawing is imported: wait for them
+    expect(
+        page.locator('#bpmn-diagram .djs-element.o-path[data-element-id="Task_CreateOrder"]')
+    ).to_have_count(1, timeout=30_000)
     expect(page.locator("#scenario-decisions")).to_contain_text("Items in stock? → in stock")
 
     # a template naming a step that comes later: the error is beside the input template
