@@ -40,7 +40,7 @@ from pydantic import ValidationError
 
 from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.runs import TERMINAL_STATUSES, RunMode, RunSnapshot, RunStatus
-from orchestra_app.domain.steps import ScenarioStepSpec, StepResultData
+from orchestra_app.domain.steps import ScenarioStepSpec, StepResultData, StepStatus
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -307,8 +307,6 @@ def build_plan(
     else:
         if from_step is None:
             raise Refused(f"--mode {mode.value} needs --from-step N (the step's orderIndex, or its alias)")
-        if mode is RunMode.FROM_STEP and from_run is None:
-            raise Refused("--mode FROM_STEP needs --from-run RUN_ID: the run whose results it reuses")
         if context is not None and mode is not RunMode.SINGLE_STEP:
             raise Refused("--context is used by --mode SINGLE_STEP")
     if from_run is not None:
@@ -393,8 +391,9 @@ def _files_plan(
         raise Refused("--data-tag selects stored data sets; running from files takes --data FILE")
     if plan.mode is RunMode.FROM_STEP and db is None:
         raise Refused(
-            "--mode FROM_STEP reuses the results of an earlier run: give --db URL, the database that holds "
-            "--from-run (without --db every run from files uses a new temporary database)"
+            "--mode FROM_STEP reuses the stored results of an earlier run of the scenario: give --db URL, "
+            "the database that holds it (without --db every run from files uses a new temporary database, "
+            "so there is nothing to reuse; use --mode RUN_ALL_STEPS to run every step)"
         )
     if plan.from_run is not None and db is None:
         raise Refused("--from-run names a stored run: give --db URL, the database that holds it")
@@ -487,11 +486,26 @@ def open_backend(db: str | None, *, files: bool, in_process: bool, workers: int)
     from orchestra_app.services.run_events import set_event_bus
 
     set_event_bus(None)
-    if temporary is not None:
+    if temporary is not None or (db and _empty_database(url)):
         from orchestra_app.db.migrate import upgrade
 
-        upgrade(url)
+        upgrade(url)  # a new database (a temporary one, or --db naming an empty one) gets the schema
     return Backend(url, temporary, local, workers)
+
+
+def _empty_database(url: str) -> bool:
+    """True for a database with no table at all (a new SQLite file, an empty PostgreSQL database)."""
+    import sqlalchemy as sa
+
+    from orchestra_app.cli.common import redact_url
+    from orchestra_app.db.engine import get_engine
+
+    try:
+        with get_engine().connect() as connection:
+            return not sa.inspect(connection).get_table_names()
+    except sa.exc.SQLAlchemyError as exc:
+        text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise Refused(f"--db {redact_url(url)}: cannot connect: {text or type(exc).__name__}") from None
 
 
 def close_backend(backend: Backend) -> None:
@@ -661,6 +675,63 @@ def _alias_index(session: Session, principal: Principal, request: dict[str, Any]
     raise Refused(f"--from-step {alias!r}: scenario {scenario.key} has no such step (steps: {known})")
 
 
+def _latest_run(session: Session, principal: Principal, request: dict[str, Any], start_index: int) -> UUID:
+    """FROM_STEP without --from-run: the newest ended run of the one selected scenario (any version
+    of its key in its suite) in which every step before ``start_index`` passed."""
+    from sqlmodel import col, select
+
+    from orchestra_app.db.tables import TestRun, TestScenario, TestStepResult
+
+    scenario: TestScenario | None = None
+    if request.get("scenarioIds") and len(request["scenarioIds"]) == 1:
+        scenario = session.get(TestScenario, UUID(request["scenarioIds"][0]))
+    elif request.get("suiteId") and len(request.get("scenarioKeys") or []) == 1:
+        scenario = session.exec(
+            select(TestScenario).where(
+                TestScenario.tenant_id == principal.tenant_id,
+                TestScenario.suite_id == UUID(request["suiteId"]),
+                TestScenario.key == request["scenarioKeys"][0],
+            )
+        ).first()
+    if scenario is None:
+        raise Refused(
+            "--mode FROM_STEP runs one scenario: choose it with --scenario KEY (or give --from-run)"
+        )
+    versions = session.exec(
+        select(TestScenario.id).where(
+            TestScenario.tenant_id == principal.tenant_id,
+            TestScenario.suite_id == scenario.suite_id,
+            TestScenario.key == scenario.key,
+        )
+    ).all()
+    runs = session.exec(
+        select(TestRun)
+        .where(
+            TestRun.tenant_id == principal.tenant_id,
+            col(TestRun.scenario_id).in_(list(versions)),
+            col(TestRun.status).in_(list(TERMINAL_STATUSES)),
+        )
+        .order_by(col(TestRun.created_at).desc())
+        .limit(50)
+    ).all()
+    for run in runs:  # earlier steps that passed give the later ones real values to work with
+        have = {
+            index: StepStatus(status).value
+            for index, status in session.exec(
+                select(TestStepResult.order_index, TestStepResult.status).where(
+                    TestStepResult.run_id == run.id
+                )
+            ).all()
+        }
+        if all(have.get(i) in ("PASSED", "FLAKY") for i in range(start_index)):
+            return run.id
+    raise Refused(
+        f"--mode FROM_STEP: the database holds no ended run of scenario {scenario.key} whose steps before "
+        f"{start_index} passed; run it first (e.g. --mode RUN_ALL_STEPS with the same --db) "
+        "or name one with --from-run RUN_ID"
+    )
+
+
 def create(
     *, session: Session, principal: Principal, plan: Plan, backend: Backend, connect_check: bool
 ) -> Created:
@@ -722,6 +793,8 @@ def create(
         plan.start_index = _alias_index(session, principal, request, plan.from_step)
     if plan.start_index is not None:
         request["startStepIndex"] = plan.start_index
+    if plan.mode is RunMode.FROM_STEP and plan.from_run is None:
+        request["fromRunId"] = str(_latest_run(session, principal, request, plan.start_index or 0))
     if backend.temporary is not None:
         # a private database: as many runs at once as there are worker threads
         tenant = session.get(Tenant, principal.tenant_id)
@@ -1107,6 +1180,11 @@ def run_command(
 ) -> None:
     """Run scenarios: from the database, or straight from files with no server (docs/cli-run.md)."""
     began = time.monotonic()
+    # the live lines are the output; the in-process worker's INFO logs would only repeat them
+    os.environ.setdefault("ORCHESTRA_LOG_LEVEL", "WARNING")
+    from orchestra_app.observability.logging import configure_logging
+
+    configure_logging()
     source: dict[str, Any] = {}
     if junit is not None and not junit.parent.is_dir():
         _refuse(
