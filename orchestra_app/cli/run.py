@@ -795,6 +795,12 @@ def create(
         request["startStepIndex"] = plan.start_index
     if plan.mode is RunMode.FROM_STEP and plan.from_run is None:
         request["fromRunId"] = str(_latest_run(session, principal, request, plan.start_index or 0))
+        note = (
+            f"FROM_STEP reuses run {request['fromRunId']}, the newest of this scenario whose earlier "
+            "steps passed (--from-run RUN_ID chooses another)"
+        )
+        if note not in plan.notes:  # a retried unit of work comes here again
+            plan.notes.append(note)
     if backend.temporary is not None:
         # a private database: as many runs at once as there are worker threads
         tenant = session.get(Tenant, principal.tenant_id)
