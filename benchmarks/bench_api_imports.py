@@ -66,7 +66,9 @@ def bench_concurrent(base: str, n: int) -> None:
 
 
 def bench_hostile(base: str, upload_limit: int) -> None:
-    report = hostile_inputs.run(base, upload_limit=upload_limit, log=lambda _line: None)
+    report = hostile_inputs.run(
+        base, upload_limit=upload_limit, health_limit_s=hostile_inputs.HEALTH_LIMIT_S, log=lambda _line: None
+    )
     lat = sorted(report.health_latencies)
     p95 = lat[int(0.95 * (len(lat) - 1))] if lat else 0.0
     print(

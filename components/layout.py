@@ -79,6 +79,10 @@ def page(title: str, *children: rx.Component, actions: rx.Component | None = Non
             *children,
             padding="1.5rem",
             width="100%",
+            # the sidebar takes its 13rem out of the row: without min_width=0 the content keeps its
+            # widest child's width and runs off the right edge
+            min_width="0",
+            flex="1",
             spacing="4",
             as_="main",
         ),

@@ -12,15 +12,29 @@ from orchestra_app.pages import (
     data_sets,
     environments,
     home,
+    process_version,
     processes,
     reports,
     runs,
+    scenario,
     specs,
     suites,
 )
 from orchestra_app.settings import get_settings
 
-PAGES = [home, processes, specs, suites, data_sets, environments, runs, reports, admin]
+PAGES = [
+    home,
+    processes,
+    process_version,
+    scenario,
+    specs,
+    suites,
+    data_sets,
+    environments,
+    runs,
+    reports,
+    admin,
+]
 
 
 async def _embedded_worker() -> None:

@@ -35,6 +35,11 @@ def error_text(exc: Exception, *, where: str) -> str:
     return unexpected_text(report_unexpected(exc, where=where))
 
 
+def route_tail(state: rx.State) -> str:
+    """The last segment of the page's path: the id of a detail route (``/scenarios/<id>``)."""
+    return str(state.router.url.path).rstrip("/").rsplit("/", 1)[-1]
+
+
 class AppState(rx.State):
     """Identity shown in the header; every handler resolves the principal through services."""
 

@@ -210,7 +210,20 @@ def _stored(client: httpx.Client) -> tuple[int, int]:
     return versions, int(client.get("/api/v1/specs?limit=1").json()["total"])
 
 
-def run(base: str, *, upload_limit: int, workers: int = 16, log: Callable[[str], None] = print) -> Report:
+def run(
+    base: str,
+    *,
+    upload_limit: int,
+    workers: int = 16,
+    health_limit_s: float | None = None,
+    log: Callable[[str], None] = print,
+) -> Report:
+    """Send every hostile case at once while polling the health check.
+
+    `health_limit_s` turns slow health answers into problems; tests leave it unset (no wall-clock
+    assertion in tests: they check that health keeps answering 200 while the load runs) and the
+    command line / benchmarks/bench_api_imports.py measure the latency against the 1 s target.
+    """
     host = urlsplit(base).hostname or ""
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit(f"refusing to send hostile inputs to {host!r}: loopback only")
@@ -223,7 +236,12 @@ def run(base: str, *, upload_limit: int, workers: int = 16, log: Callable[[str],
             with httpx.Client(base_url=base, timeout=30, trust_env=False) as probe:
                 while not stop.is_set():
                     started = time.monotonic()
-                    r = probe.get("/api/v1/health")
+                    try:
+                        r = probe.get("/api/v1/health")
+                    except httpx.HTTPError as exc:
+                        report.problems.append(f"health not answered: {type(exc).__name__} {exc}")
+                        stop.wait(0.1)
+                        continue
                     report.health_latencies.append(time.monotonic() - started)
                     if r.status_code != 200:
                         report.problems.append(f"health answered {r.status_code}: {r.text[:200]}")
@@ -262,12 +280,13 @@ def run(base: str, *, upload_limit: int, workers: int = 16, log: Callable[[str],
     grown = (after[0] - before[0], after[1] - before[1])
     if grown != (report.accepted["process"], report.accepted["spec"]):
         report.problems.append(f"stored {grown} (versions, specs) but accepted {report.accepted}")
-    slow = [t for t in report.health_latencies if t >= HEALTH_LIMIT_S]
     if not report.health_latencies:
         report.problems.append("the health check was never answered")
+    slow = [t for t in report.health_latencies if health_limit_s is not None and t >= health_limit_s]
     if slow:
         report.problems.append(
-            f"health took {max(slow):.2f} s ({len(slow)} of {len(report.health_latencies)} polls >= 1 s)"
+            f"health took {max(slow):.2f} s ({len(slow)} of {len(report.health_latencies)} polls "
+            f">= {health_limit_s} s)"
         )
     log(
         f"{len(report.statuses)} requests, health polled {len(report.health_latencies)} times "
@@ -281,7 +300,7 @@ def main() -> None:
     parser.add_argument("base", help="API base URL on loopback, e.g. http://127.0.0.1:3000")
     parser.add_argument("--upload-limit", type=int, default=20 * 1024 * 1024)
     args = parser.parse_args()
-    report = run(args.base, upload_limit=args.upload_limit)
+    report = run(args.base, upload_limit=args.upload_limit, health_limit_s=HEALTH_LIMIT_S)
     print(json.dumps(report.statuses, indent=1))
     for problem in report.problems:
         print("PROBLEM:", problem)

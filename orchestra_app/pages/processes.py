@@ -9,7 +9,7 @@ import reflex as rx
 from components.coverage import uncovered_flows_panel
 from components.feedback import import_feedback
 from components.layout import page
-from components.tables import more_rows_note, rows_table
+from components.tables import more_rows_note
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.generation.params import GenerationParams
 from orchestra_app.services import processes as process_service
@@ -259,6 +259,54 @@ def _stat(label: str, value: rx.Var) -> rx.Component:
     )
 
 
+def _scenario_table() -> rx.Component:
+    headers = ("Key", "Scenario", "Kind", "Nodes", "Steps", "Decisions", "")
+    return rx.cond(
+        ProcessesState.scenarios.length() > 0,  # type: ignore[attr-defined]
+        rx.table.root(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in headers])),
+            rx.table.body(
+                rx.foreach(
+                    ProcessesState.scenarios,
+                    lambda row: rx.table.row(
+                        rx.table.cell(row["key"]),
+                        rx.table.cell(row["name"]),
+                        rx.table.cell(row["kind"]),
+                        rx.table.cell(row["nodes"]),
+                        rx.table.cell(row["steps"]),
+                        # decisions by the names of gateways and flows; the ids on hover
+                        rx.table.cell(
+                            rx.text(
+                                row["decisions"], title=row["decision_ids"], size="2", class_name="decisions"
+                            )
+                        ),
+                        rx.table.cell(
+                            rx.link(
+                                rx.button("Open", size="1", variant="outline", tab_index=-1),
+                                href="/scenarios/" + row["id"],
+                            )
+                        ),
+                    ),
+                )
+            ),
+            width="100%",
+            variant="surface",
+            id="scenarios-table",
+        ),
+        rx.callout(
+            rx.vstack(
+                rx.text("No scenarios", weight="bold"),
+                rx.text("The generator found no path from a start event.", size="2"),
+                spacing="1",
+            ),
+            icon="info",
+            color_scheme="gray",
+            width="100%",
+            id="scenarios-table-empty",
+        ),
+    )
+
+
 def _detail() -> rx.Component:
     return rx.cond(
         ProcessesState.selected_version != "",
@@ -283,11 +331,19 @@ def _detail() -> rx.Component:
                             rx.table.cell(v["status"]),
                             rx.table.cell(v["created_at"]),
                             rx.table.cell(
-                                rx.button(
-                                    "Show",
-                                    size="1",
-                                    variant="soft",
-                                    on_click=ProcessesState.select_version(v["id"]),
+                                rx.hstack(
+                                    rx.button(
+                                        "Show",
+                                        size="1",
+                                        variant="soft",
+                                        on_click=ProcessesState.select_version(v["id"]),
+                                    ),
+                                    rx.link(
+                                        rx.button("Diagram", size="1", variant="outline", tab_index=-1),
+                                        href="/processes/versions/" + v["id"],
+                                        id="diagram-v" + v["version"],
+                                    ),
+                                    spacing="2",
                                 )
                             ),
                         ),
@@ -331,20 +387,7 @@ def _detail() -> rx.Component:
                 id="suite-summary",
             ),
             uncovered_flows_panel(ProcessesState.uncovered),
-            rows_table(
-                ProcessesState.scenarios,
-                [
-                    ("Key", "key"),
-                    ("Scenario", "name"),
-                    ("Kind", "kind"),
-                    ("Nodes", "nodes"),
-                    ("Steps", "steps"),
-                    ("Decisions", "decisions"),
-                ],
-                empty_title="No scenarios",
-                empty_hint="The generator found no path from a start event.",
-                table_id="scenarios-table",
-            ),
+            _scenario_table(),
             rx.cond(
                 ProcessesState.version_warnings.length() > 0,
                 rx.vstack(

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, func, select
 from orchestra_app.db.engine import make_engine
 from orchestra_app.db.tables import Process, ProcessVersion, ScenarioStep, ScenarioSuite, TestScenario
 from orchestra_app.db.types import utcnow
+from orchestra_app.domain.diagram import decisions_text, describe_decisions
 from orchestra_app.domain.errors import NotFound, ValidationFailed
 from orchestra_app.domain.graph import ControlFlowGraph
 from orchestra_app.domain.names import MAX_KEY_LENGTH, clean_name, has_word_character, slug
@@ -352,18 +353,6 @@ def node_count_text(nodes: list[str]) -> str:
     return f"{len(nodes)} ({distinct} distinct; repeats are loop turns or parallel tokens)"
 
 
-def _decisions_text(decisions: dict[str, Any]) -> str:
-    parts: list[str] = []
-    for point, d in decisions.items():
-        if not isinstance(d, dict):
-            continue
-        if d.get("loop"):
-            parts.append(f"loop at {d.get('header', point)} x{d.get('iterations', 0)}")
-        else:
-            parts.append(f"{point} -> {d.get('flow', '')}")
-    return "; ".join(parts)[:300]
-
-
 def list_versions(*, session: Session, principal: Principal, process_id: UUID) -> list[dict[str, str]]:
     rows = session.exec(
         select(ProcessVersion)
@@ -402,30 +391,38 @@ def version_detail(*, session: Session, principal: Principal, version_id: UUID) 
         .order_by(col(ScenarioSuite.created_at).desc())
     ).first()
     scenarios: list[dict[str, str]] = []
+    paths: dict[str, list[str]] = {}
     if suite is not None:
+        latest = latest_scenarios(session=session, principal=principal, suite_id=suite.id)
         step_counts = dict(
             session.exec(
                 select(ScenarioStep.scenario_id, func.count())
-                .join(TestScenario, col(TestScenario.id) == col(ScenarioStep.scenario_id))
-                .where(TestScenario.suite_id == suite.id, ScenarioStep.tenant_id == principal.tenant_id)
+                .where(
+                    ScenarioStep.tenant_id == principal.tenant_id,
+                    col(ScenarioStep.scenario_id).in_([s.id for s in latest]),
+                )
                 .group_by(col(ScenarioStep.scenario_id))
             ).all()
         )
-        for s in session.exec(
-            select(TestScenario)
-            .where(TestScenario.tenant_id == principal.tenant_id, TestScenario.suite_id == suite.id)
-            .order_by(col(TestScenario.key))
-        ).all():
+        for s in latest:
+            names, ids = decisions_text(
+                describe_decisions(graph, s.path.get("decisions", {}), s.path.get("nodes", []))
+            )
             scenarios.append(
                 {
+                    "id": str(s.id),
                     "key": s.key,
                     "name": s.name,
                     "kind": ", ".join(s.tags),
+                    "version": str(s.version),
+                    "status": s.status.value,
                     "nodes": node_count_text(s.path.get("nodes", [])),
                     "steps": str(step_counts.get(s.id, 0)),
-                    "decisions": _decisions_text(s.path.get("decisions", {})),
+                    "decisions": names,
+                    "decision_ids": ids,
                 }
             )
+            paths[str(s.id)] = [*dict.fromkeys([*s.path.get("nodes", []), *s.path.get("flows", [])])]
     return {
         "version": version.version,
         "summary": graph_summary(graph),
@@ -433,4 +430,19 @@ def version_detail(*, session: Session, principal: Principal, version_id: UUID) 
         "suite": suite.generation if suite else {},
         "suite_id": str(suite.id) if suite else "",
         "scenarios": scenarios,
+        "paths": paths,
+        "sequence_flows": [f.id for f in graph.flows if f.kind == "sequence"],
     }
+
+
+def latest_scenarios(*, session: Session, principal: Principal, suite_id: UUID) -> list[TestScenario]:
+    """One row per scenario key of a suite: its newest version (older versions stay for old runs),
+    ordered by key."""
+    latest: dict[str, TestScenario] = {}
+    for row in session.exec(
+        select(TestScenario)
+        .where(TestScenario.tenant_id == principal.tenant_id, TestScenario.suite_id == suite_id)
+        .order_by(col(TestScenario.key), col(TestScenario.version))
+    ).all():
+        latest[row.key] = row
+    return list(latest.values())

@@ -27,6 +27,24 @@ def test_compose_services_and_references() -> None:
         assert volume.split(":")[0] in compose["volumes"]
 
 
+def test_compose_demo_profile_runs_the_shop_against_its_brokers() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    shop, kafka = services["demo-shop"], services["kafka"]
+    assert shop["profiles"] == ["demo"] and kafka["profiles"] == ["demo"]
+    assert (
+        shop["entrypoint"][-1] == "examples.shop" and (ROOT / "examples" / "shop" / "__main__.py").is_file()
+    )
+    env = shop["environment"]
+    assert env["SHOP_KAFKA_BOOTSTRAP"] == kafka["environment"]["KAFKA_ADVERTISED_LISTENERS"].split("//")[1]
+    assert env["SHOP_AMQP_URL"].split("@")[1].startswith("mq:") and env["SHOP_DB_URL"].split("@")[
+        1
+    ].startswith("postgres:")
+    # every option the compose file passes exists in the launcher
+    from examples.shop.launcher import build_parser
+
+    build_parser().parse_args(shop["command"])
+
+
 def test_dockerfile_entrypoint_and_commands_exist() -> None:
     text = (ROOT / "Dockerfile").read_text()
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
