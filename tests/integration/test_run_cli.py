@@ -13,8 +13,7 @@ import sqlite3
 import subprocess
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -416,22 +415,37 @@ def test_database_suite_by_key_with_stored_environment_and_data(shop: RunningSho
 # ---- refusals --------------------------------------------------------------------------------------
 
 
-def check_refusals(cases: list[tuple[list[str], str]], env: dict[str, str], extra: list[str] = ()) -> None:  # type: ignore[assignment]
-    """Each case exits 2 with ``needle`` in its message, no traceback; run a few at a time."""
-
-    def one(case: tuple[list[str], str]) -> str | None:
-        args, needle = case
-        result = orchestra([*args, *extra], env)
+def check_refusals(
+    cases: list[tuple[list[str], str]], env: dict[str, str], extra: Sequence[str] = ()
+) -> None:
+    """Each case exits 2 with ``needle`` in its message, no traceback. The cases run through the real
+    command in one `python -m tests.fixtures.run_cli_driver` process (an interpreter start per case
+    costs more than the case under load); the success paths above are separate processes."""
+    proc = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "-m", "tests.fixtures.run_cli_driver"],
+        cwd=ROOT,
+        env=env,
+        input=json.dumps([[*args, *extra] for args, _ in cases]),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = json.loads(proc.stdout)
+    failures = []
+    for (args, needle), result in zip(cases, results, strict=True):
+        stderr = result["stderr"]
         if (
-            result.code != 2
-            or needle not in result.stderr
-            or (not result.stderr.startswith("orchestra run: ") and "Usage:" not in result.stderr)
+            result["crash"]
+            or "Traceback" in stderr
+            or result["code"] != 2
+            or needle not in stderr
+            or (not stderr.startswith("orchestra run: ") and "Usage:" not in stderr)
         ):
-            return f"{args}: exit {result.code}, wanted 2 with {needle!r}; stderr:\n{result.stderr[-1500:]}"
-        return None
-
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        failures = [f for f in pool.map(one, cases) if f]
+            failures.append(
+                f"{args}: exit {result['code']}, wanted 2 with {needle!r}; stderr:\n{stderr[-1500:]}"
+                + (f"\n{result['crash']}" if result["crash"] else "")
+            )
     assert not failures, "\n\n".join(failures)
 
 
