@@ -39,6 +39,7 @@ def sidebar() -> rx.Component:
         rx.divider(),
         *[_nav_link(label, href, icon) for label, href, icon in SECTIONS],
         width="13rem",
+        min_width="13rem",
         min_height="100vh",
         padding="1rem",
         spacing="1",
@@ -65,7 +66,20 @@ def identity_badge() -> rx.Component:
 
 
 def page(title: str, *children: rx.Component, actions: rx.Component | None = None) -> rx.Component:
+    """The layout every route uses: a skip link, the navigation, the title bar and the content.
+
+    The content column may shrink below its children's natural width (``min_width=0``): a wide
+    table wraps its cells instead of widening the page, so 1280 px never scrolls sideways.
+    """
     return rx.hstack(
+        rx.el.a(
+            "Skip to content",
+            href="#content",
+            class_name="skip-link",
+            id="skip-link",
+            # the router keeps hash links from moving the focus: move it to the content ourselves
+            on_click=rx.call_script("document.getElementById('content')?.focus()"),
+        ),
         sidebar(),
         rx.vstack(
             rx.hstack(
@@ -74,6 +88,7 @@ def page(title: str, *children: rx.Component, actions: rx.Component | None = Non
                 identity_badge(),
                 width="100%",
                 align="center",
+                wrap="wrap",
             ),
             *([actions] if actions is not None else []),
             *children,
@@ -85,6 +100,8 @@ def page(title: str, *children: rx.Component, actions: rx.Component | None = Non
             flex="1",
             spacing="4",
             as_="main",
+            id="content",
+            tab_index=-1,
         ),
         align="start",
         spacing="0",

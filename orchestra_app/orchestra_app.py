@@ -12,8 +12,10 @@ from orchestra_app.pages import (
     data_sets,
     environments,
     home,
+    not_found,
     process_version,
     processes,
+    report,
     reports,
     runs,
     scenario,
@@ -33,7 +35,9 @@ PAGES = [
     environments,
     runs,
     reports,
+    report,
     admin,
+    not_found,
 ]
 
 
@@ -49,7 +53,7 @@ async def _embedded_worker() -> None:
 
 bootstrap.wire()  # create_runs / cancel enqueue through Dramatiq (Redis, or the in-process stub broker)
 configure_logging()  # JSON lines with tenant/run fields; unexpected errors logged with an id
-app = rx.App(api_transformer=create_api())
+app = rx.App(api_transformer=create_api(), stylesheets=["/orchestra.css"])
 app.register_lifespan_task(_embedded_worker)
 for module in PAGES:
     app.add_page(

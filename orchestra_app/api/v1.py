@@ -178,10 +178,12 @@ async def not_found(request: Request) -> JSONResponse:
 def v1_routes() -> list[BaseRoute]:
     """The routes under ``/api`` (relative paths). Collection routes of other modules go before the
     generic ``/v1/{section}`` one, which answers every remaining collection (and 404s the rest)."""
+    from orchestra_app.api import reports as report_api
     from orchestra_app.api import scenarios as scenario_api  # they import this module's helpers
     from orchestra_app.api import suites as suite_api
 
     return [
+        *report_api.routes(),  # /v1/testruns/{id}/report*, /v1/suites/{id}/trend
         *suite_api.routes(),
         *scenario_api.scenario_routes(),
         Route("/v1/health", health, methods=["GET"]),

@@ -3,6 +3,7 @@ statuses or the suite's coverage laid over it, and the version's scenarios."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
 
@@ -109,9 +110,13 @@ class VersionState(AppState):
         ]
 
     @rx.event
-    async def load(self) -> None:
+    async def load(self) -> AsyncIterator[None]:
         self.loading, self.page_error, self.render_error, self.render_note = True, "", "", ""
         self.focus, self.overlay_error = "", ""
+        # The tab's state still holds the previously opened version: hide it before loading this one,
+        # so its drawing never shows under this URL.
+        self.xml, self.mermaid_text, self.mermaid_fallback, self.messages = "", "", "", []
+        yield
         raw = route_tail(self)
         try:
             version_id = parse_uuid(raw, name="version")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
 from components.coverage import uncovered_flows_panel
 from components.feedback import import_feedback
 from components.layout import page
-from components.tables import more_rows_note
+from components.lists import Column, list_view
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.generation.params import GenerationParams
 from orchestra_app.services import processes as process_service
 from orchestra_app.services import session as svc
-from state.base import AppState, SectionState, blocking, error_text
+from state.base import AppState, blocking, error_text
+from state.lists import ListState
 
 ROUTE = "/processes"
 TITLE = "Processes"
@@ -94,7 +95,7 @@ class ProcessesState(AppState):
         self.import_partial = "\n".join(partial)
         self.import_error = "\n".join(errors)
         self.import_warnings = warnings[:200]
-        events: list[Any] = [rx.clear_selected_files(UPLOAD_ID), SectionState.load_processes]
+        events: list[Any] = [rx.clear_selected_files(UPLOAD_ID), ProcessList.refresh]
         if last_process:
             events.append(ProcessesState.select_process(last_process))
         return events
@@ -206,50 +207,38 @@ def _upload_card() -> rx.Component:
     )
 
 
+class ProcessList(ListState, rx.State):
+    """The processes list (shared list component): search key/name, filter by source, delete."""
+
+    _section: ClassVar[str] = "processes"
+    _delete_kind: ClassVar[str | None] = "process"
+
+
 def _process_table() -> rx.Component:
-    rows = SectionState.rows.get("processes", [])
-    return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in ("Key", "Name", "Latest version", "Versions", "Created", "")
-                    ]
-                )
-            ),
-            rx.table.body(
-                rx.foreach(
-                    rows,
-                    lambda row: rx.table.row(
-                        rx.table.cell(row["key"]),
-                        rx.table.cell(row["name"]),
-                        rx.table.cell(row["latest_version"]),
-                        rx.table.cell(row["versions"]),
-                        rx.table.cell(row["created_at"]),
-                        rx.table.cell(
-                            rx.button(
-                                "Open",
-                                size="1",
-                                variant="soft",
-                                on_click=ProcessesState.select_process(row["id"]),
-                            )
-                        ),
-                    ),
-                )
-            ),
-            width="100%",
-            variant="surface",
-            id="processes-table",
+    return list_view(
+        ProcessList,
+        list_id="processes-table",
+        columns=[
+            Column("Key", "key", mono=True),
+            Column("Name", "name"),
+            Column("Latest version", "latest_version"),
+            Column("Versions", "versions"),
+            Column("Created", "created_at"),
+        ],
+        search_placeholder="Search key or name",
+        filter_label="Source",
+        empty_title="No processes imported yet",
+        empty_hint="Import a BPMN 2.0 file or a sequence diagram above.",
+        row_actions=lambda row: rx.button(
+            "Open",
+            size="1",
+            variant="soft",
+            on_click=ProcessesState.select_process(row["id"]),
+            aria_label="Open " + row["key"],
+            class_name="open-process",
         ),
-        rx.callout(
-            "No processes imported yet. Import a BPMN 2.0 file or a sequence diagram above.",
-            icon="info",
-            color_scheme="gray",
-            width="100%",
-            id="processes-table-empty",
-        ),
+        deletable=True,
+        row_label="key",
     )
 
 
@@ -403,7 +392,7 @@ def _detail() -> rx.Component:
     )
 
 
-ON_LOAD = [AppState.load_identity, SectionState.load_processes]
+ON_LOAD = [AppState.load_identity, ProcessList.load]
 
 
 def index() -> rx.Component:
@@ -411,6 +400,5 @@ def index() -> rx.Component:
         TITLE,
         _upload_card(),
         _process_table(),
-        more_rows_note(SectionState.more.get("processes", ""), note_id="processes-more"),
         _detail(),
     )

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
 from components.feedback import import_feedback
 from components.layout import page
-from components.tables import more_rows_note, rows_table
+from components.lists import Column, list_view
+from components.tables import rows_table
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import session as svc
 from orchestra_app.services import specs as spec_service
-from state.base import AppState, SectionState, blocking, error_text
+from state.base import AppState, blocking, error_text
+from state.lists import ListState
 
 ROUTE = "/specs"
 TITLE = "Specs"
@@ -57,7 +59,7 @@ class SpecsState(AppState):
         self.import_message = "\n".join(messages)
         self.import_error = "\n".join(errors)
         self.import_warnings = warnings[:200]
-        return [rx.clear_selected_files(UPLOAD_ID), SectionState.load_specs]
+        return [rx.clear_selected_files(UPLOAD_ID), SpecList.refresh]
 
     @rx.event
     async def select_spec(self, spec_id: str) -> None:
@@ -111,56 +113,43 @@ def _upload_card() -> rx.Component:
     )
 
 
+class SpecList(ListState, rx.State):
+    """The specs list (shared list component): search service/version/file, filter by protocol, delete."""
+
+    _section: ClassVar[str] = "specs"
+    _delete_kind: ClassVar[str | None] = "spec"
+
+
 def _specs_table() -> rx.Component:
-    rows = SectionState.rows.get("specs", [])
-    return rx.cond(
-        rows.length() > 0,  # type: ignore[attr-defined]
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in ("Protocol", "Service", "Version", "Operations", "Status", "Imported", "")
-                    ]
-                )
-            ),
-            rx.table.body(
-                rx.foreach(
-                    rows,
-                    lambda row: rx.table.row(
-                        rx.table.cell(row["protocol"]),
-                        rx.table.cell(row["service"]),
-                        rx.table.cell(row["version"]),
-                        rx.table.cell(row["operations"]),
-                        rx.table.cell(row["status"]),
-                        rx.table.cell(row["created_at"]),
-                        rx.table.cell(
-                            rx.button(
-                                "Operations",
-                                size="1",
-                                variant="soft",
-                                on_click=SpecsState.select_spec(row["id"]),
-                            )
-                        ),
-                    ),
-                )
-            ),
-            width="100%",
-            variant="surface",
-            id="specs-table",
+    return list_view(
+        SpecList,
+        list_id="specs-table",
+        columns=[
+            Column("Protocol", "protocol"),
+            Column("Service", "service", mono=True),
+            Column("Version", "version"),
+            Column("Operations", "operations"),
+            Column("Status", "status"),
+            Column("Imported", "created_at"),
+        ],
+        search_placeholder="Search service, version or file",
+        filter_label="Protocol",
+        empty_title="No specs imported yet",
+        empty_hint="Import OpenAPI, AsyncAPI or protobuf files above, or run `orchestra spec import`.",
+        row_actions=lambda row: rx.button(
+            "Operations",
+            size="1",
+            variant="soft",
+            on_click=SpecsState.select_spec(row["id"]),
+            aria_label="Operations of " + row["service"],
+            class_name="spec-operations",
         ),
-        rx.callout(
-            "No specs imported yet. Import OpenAPI, AsyncAPI or protobuf files above, or run "
-            "`orchestra spec import`.",
-            icon="info",
-            color_scheme="gray",
-            width="100%",
-            id="specs-table-empty",
-        ),
+        deletable=True,
+        row_label="service",
     )
 
 
-ON_LOAD = [AppState.load_identity, SectionState.load_specs]
+ON_LOAD = [AppState.load_identity, SpecList.load]
 
 
 def index() -> rx.Component:
@@ -168,7 +157,6 @@ def index() -> rx.Component:
         TITLE,
         _upload_card(),
         _specs_table(),
-        more_rows_note(SectionState.more.get("specs", ""), note_id="specs-more"),
         rx.cond(
             SpecsState.selected_spec != "",
             rows_table(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import reflex as rx
 
 from components.layout import page
-from components.tables import more_rows_note
+from components.lists import Column, list_view
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import binding
 from orchestra_app.services import runs as run_service
 from orchestra_app.services import session as svc
 from orchestra_app.services.binding import bind_suite
-from state.base import SECTION_LIMIT, AppState, SectionState, blocking, error_text
+from state.base import SECTION_LIMIT, AppState, blocking, error_text
+from state.lists import ListState
 
 ROUTE = "/suites"
 TITLE = "Suites"
@@ -162,68 +163,60 @@ def _chain_row(row: binding.ChainRow) -> dict[str, str]:
     return out
 
 
+class SuiteList(ListState, rx.State):
+    """The suites list (shared list component): search name/process, filter by process, delete."""
+
+    _section: ClassVar[str] = "suites"
+    _delete_kind: ClassVar[str | None] = "suite"
+
+
+def _suite_actions(row: Any) -> rx.Component:
+    return rx.hstack(
+        rx.button(
+            "Bind endpoints",
+            size="1",
+            variant="soft",
+            on_click=SuitesState.select_suite(row["id"]),
+            aria_label="Bind endpoints of " + row["label"],
+        ),
+        rx.button(
+            "Run",
+            size="1",
+            on_click=SuitesState.run_suite(row["id"]),
+            class_name="run-suite",
+            aria_label="Run " + row["label"],
+        ),
+        spacing="2",
+    )
+
+
 def _suites_table() -> rx.Component:
-    rows = SectionState.rows.get("suites", [])
-    return rx.cond(
-        rows.length() > 0,
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in ("Name", "Process key", "Version", "Scenarios", "Tags", "Created", "")
-                    ]
-                )
+    return list_view(
+        SuiteList,
+        list_id="suites-table",
+        columns=[
+            Column(
+                "Name",
+                render=lambda row: rx.hstack(
+                    rx.text(row["name"], size="2"),
+                    rx.badge(row["process"], variant="soft", color_scheme="gray"),
+                    spacing="2",
+                    align="center",
+                    wrap="wrap",
+                ),
             ),
-            rx.table.body(
-                rx.foreach(
-                    rows,
-                    lambda row: rx.table.row(
-                        rx.table.cell(
-                            rx.hstack(
-                                rx.text(row["name"]),
-                                rx.badge(row["process"], variant="soft", color_scheme="gray"),
-                                spacing="2",
-                                align="center",
-                            )
-                        ),
-                        rx.table.cell(row["process"]),
-                        rx.table.cell(row["process_version"]),
-                        rx.table.cell(row["scenarios"]),
-                        rx.table.cell(row["tags"]),
-                        rx.table.cell(row["created_at"]),
-                        rx.table.cell(
-                            rx.hstack(
-                                rx.button(
-                                    "Bind endpoints",
-                                    size="1",
-                                    variant="soft",
-                                    on_click=SuitesState.select_suite(row["id"]),
-                                ),
-                                rx.button(
-                                    "Run",
-                                    size="1",
-                                    on_click=SuitesState.run_suite(row["id"]),
-                                    class_name="run-suite",
-                                ),
-                                spacing="2",
-                            )
-                        ),
-                    ),
-                )
-            ),
-            width="100%",
-            variant="surface",
-            id="suites-table",
-        ),
-        rx.callout(
-            "No scenario suites yet. Import a process on the Processes page; its suite is generated "
-            "from the diagram.",
-            icon="info",
-            color_scheme="gray",
-            width="100%",
-            id="suites-table-empty",
-        ),
+            Column("Version", "process_version"),
+            Column("Scenarios", "scenarios"),
+            Column("Tags", "tags"),
+            Column("Created", "created_at"),
+        ],
+        search_placeholder="Search suite or process",
+        filter_label="Process",
+        empty_title="No scenario suites yet",
+        empty_hint="Import a process on the Processes page; its suite is generated from the diagram.",
+        row_actions=_suite_actions,
+        deletable=True,
+        row_label="label",
     )
 
 
@@ -374,7 +367,7 @@ def _chaining_panel() -> rx.Component:
     )
 
 
-ON_LOAD = [AppState.load_identity, SectionState.load_suites]
+ON_LOAD = [AppState.load_identity, SuiteList.load]
 
 
 def _run_feedback() -> rx.Component:
@@ -407,6 +400,5 @@ def index() -> rx.Component:
         TITLE,
         _run_feedback(),
         _suites_table(),
-        more_rows_note(SectionState.more.get("suites", ""), note_id="suites-more"),
         _binding_panel(),
     )

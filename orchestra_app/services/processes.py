@@ -14,7 +14,7 @@ from orchestra_app.db.engine import make_engine
 from orchestra_app.db.tables import Process, ProcessVersion, ScenarioStep, ScenarioSuite, TestScenario
 from orchestra_app.db.types import utcnow
 from orchestra_app.domain.diagram import decisions_text, describe_decisions
-from orchestra_app.domain.errors import NotFound, ValidationFailed
+from orchestra_app.domain.errors import Conflict, NotFound, ValidationFailed
 from orchestra_app.domain.graph import ControlFlowGraph
 from orchestra_app.domain.names import MAX_KEY_LENGTH, clean_name, has_word_character, slug
 from orchestra_app.domain.params import parse_text
@@ -144,26 +144,35 @@ def import_process(
     graph, plan = prepared.graph, prepared.plan
     process_key = _explicit_key(key_text) if key_text else _default_key(graph, filename)
 
-    insert_ignore(
-        session,
-        Process,
-        {
-            "id": uuid4(),
-            "tenant_id": principal.tenant_id,
-            "key": process_key,
-            "name": (graph.name or (graph.processes[0].name if graph.processes else None) or process_key)[
-                :300
-            ],
-            "created_at": utcnow(),
-            "created_by": principal.user_id,
-        },
-    )
-    process = session.exec(
-        locked(
+    process: Process | None = None
+    for _ in range(3):
+        insert_ignore(
             session,
-            select(Process).where(Process.tenant_id == principal.tenant_id, Process.key == process_key),
+            Process,
+            {
+                "id": uuid4(),
+                "tenant_id": principal.tenant_id,
+                "key": process_key,
+                "name": (graph.name or (graph.processes[0].name if graph.processes else None) or process_key)[
+                    :300
+                ],
+                "created_at": utcnow(),
+                "created_by": principal.user_id,
+            },
         )
-    ).one()
+        process = session.exec(
+            locked(
+                session,
+                select(Process).where(Process.tenant_id == principal.tenant_id, Process.key == process_key),
+            )
+        ).first()
+        if process is not None:
+            break
+        # deleted by a concurrent delete_process between the insert and the lock: insert it again
+    if process is None:
+        raise Conflict(
+            f"process {process_key!r} was deleted while this version was imported; retry", field="key"
+        )
     last = session.exec(
         select(func.max(ProcessVersion.version)).where(col(ProcessVersion.process_id) == process.id)
     ).one()

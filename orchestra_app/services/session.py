@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from orchestra_app.db.engine import session_scope
 from orchestra_app.domain.tenancy import Principal
-from orchestra_app.services import catalog
+from orchestra_app.services import catalog, reports
 from orchestra_app.services.concurrency import retrying
 from orchestra_app.services.tenancy import ensure_dev_principal
 
@@ -23,7 +23,7 @@ SECTION_QUERIES: dict[str, Callable[..., catalog.Listing]] = {
     "data_sets": catalog.list_data_sets,
     "environments": catalog.list_environments,
     "runs": catalog.list_runs,
-    "reports": catalog.list_reports,
+    "reports": reports.list_run_reports,  # ended runs: each has its report
     "members": catalog.list_members,
     "audit": catalog.list_audit,
 }
@@ -80,11 +80,25 @@ def write_on(
 
 
 def section_rows(
-    section: str, principal: Principal, *, limit: int = catalog.DEFAULT_LIMIT, offset: int = 0
+    section: str,
+    principal: Principal,
+    *,
+    limit: int = catalog.DEFAULT_LIMIT,
+    offset: int = 0,
+    search: str | None = None,
+    filter: str | None = None,
 ) -> catalog.Listing:
+    """One page of a section, optionally narrowed by a search text and the section's filter value."""
     query = SECTION_QUERIES[section]
     with session_scope() as session:
-        return query(session=session, principal=principal, limit=limit, offset=offset)
+        return query(
+            session=session,
+            principal=principal,
+            limit=limit,
+            offset=offset,
+            search=search or None,
+            filter=filter or None,
+        )
 
 
 def with_session(fn: Callable[[Session], T]) -> T:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -42,6 +43,30 @@ def app_db_url(pg_url: str) -> Iterator[str]:
     admin.dispose()
 
 
+def private_web_dir(target: Path) -> Path:
+    """A Reflex web workdir for the harness's app, away from the checkout's ``.web``.
+
+    tests/e2e/test_run_command*.py run ``scripts/run`` in the checkout, which rebuilds ``.web`` with
+    its own port baked into the frontend: an app serving from that same ``.web`` would then talk to
+    the wrong backend. With its own workdir (REFLEX_WEB_WORKDIR), the harness's app is unaffected,
+    whatever order the tests run in. Seeded from ``.web`` (sources only; the installed packages are
+    shared read-only through a symlink) so it does not reinstall them.
+    """
+    source = ROOT / ".web"
+    if target.exists():
+        shutil.rmtree(target)
+    if source.is_dir():
+        shutil.copytree(
+            source,
+            target,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("node_modules", "build", ".react-router"),
+        )
+        if (source / "node_modules").is_dir():
+            (target / "node_modules").symlink_to(source / "node_modules", target_is_directory=True)
+    return target
+
+
 @pytest.fixture(scope="session")
 def app_url(app_db_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
@@ -55,6 +80,7 @@ def app_url(app_db_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFa
         "ORCHESTRA_DATA_DIR": str(tmp_path_factory.mktemp("data")),
         "REFLEX_CHECK_LATEST_VERSION": "0",
         "REFLEX_TELEMETRY_ENABLED": "false",
+        "REFLEX_WEB_WORKDIR": str(private_web_dir(tmp_path_factory.mktemp("reflex") / "web")),
     }
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
