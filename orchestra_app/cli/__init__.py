@@ -9,6 +9,7 @@ import typer
 
 from orchestra_app.cli import data as data_cli
 from orchestra_app.cli import process as process_cli
+from orchestra_app.cli import run as run_cli
 from orchestra_app.cli import spec as spec_cli
 from orchestra_app.cli import suite as suite_cli
 
@@ -17,6 +18,7 @@ app.add_typer(process_cli.app, name="process", help="Import processes and genera
 app.add_typer(spec_cli.app, name="spec", help="Import OpenAPI, AsyncAPI and protobuf specs.")
 app.add_typer(suite_cli.app, name="suite", help="A suite's specs, binding, chaining; YAML export/import.")
 app.add_typer(data_cli.app, name="data", help="Scaffold the test data a suite needs.")
+app.command("run")(run_cli.run_command)
 
 
 @app.command()

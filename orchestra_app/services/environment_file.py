@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orchestra_app.domain.errors import ConfigurationError, ValidationFailed
+from orchestra_app.domain.runs import PinnedEnvironment
 from orchestra_app.domain.secrets import SecretNotFound, SourceSecretResolver, secret_ref_name, secret_source
 from orchestra_app.importers.suite_yaml import SECRET_HEADERS, Located, SuiteFileError, load_located
 from orchestra_app.plugins.base import PROFILE_KINDS, ExecutionEnvironment, ServiceConfig
@@ -75,6 +76,8 @@ class EnvironmentFile:
     path: str = ""
     secret_refs: dict[str, str] = field(default_factory=dict)  # secret name -> where it is used
     description: str = ""
+    # who references which secrets: ("service", name) or (profile kind, alias) -> secret names
+    secret_owners: dict[tuple[str, str], set[str]] = field(default_factory=dict)
 
     def execution_environment(self, specs: Mapping[str, Any] | None = None) -> ExecutionEnvironment:
         return ExecutionEnvironment(
@@ -87,17 +90,46 @@ class EnvironmentFile:
             profiles=self.profiles,
         )
 
-    def missing_secrets(self, extra: Mapping[str, str] | None = None) -> list[str]:
-        """One line per referenced secret whose environment variable is not set."""
-        refs = {**self.secret_refs, **(extra or {})}
+    def pinned(self) -> PinnedEnvironment:
+        """The file's content as a run pins it (services, profiles, variables; secrets stay references
+        and ``secretEnv`` says which environment variable holds each)."""
+        return PinnedEnvironment(
+            name=self.name,
+            services={name: config.to_json_dict() for name, config in self.services.items()},
+            profiles={
+                kind: {alias: profile.to_json_dict() for alias, profile in by_alias.items()}
+                for kind, by_alias in self.profiles.items()
+            },
+            variables=dict(self.variables),
+            plugin_config=dict(self.plugin_config),
+            secret_env=dict(self.secrets.mapping),
+            secret_files=dict(self.secrets.files),
+        )
+
+    def missing_secrets(
+        self, extra: Mapping[str, str] | None = None, *, used: set[tuple[str, str]] | None = None
+    ) -> list[str]:
+        """One line per referenced secret whose environment variable is not set.
+
+        ``used`` (("service", name) / (profile kind, alias) pairs) limits the environment's own
+        references to what a run will use: a profile no selected step reads needs no password.
+        """
+        own = self.secret_refs
+        if used is not None:
+            wanted = set().union(*(self.secret_owners.get(owner, set()) for owner in used))
+            own = {name: where for name, where in own.items() if name in wanted}
+        refs = {**own, **(extra or {})}
         out = []
         for name, where in sorted(refs.items()):
             try:
                 self.secrets.resolve(name)
-            except SecretNotFound:
-                out.append(
-                    f"secret {name!r} (used by {where}) is not set: export {self.secrets.variable(name)}"
-                )
+            except SecretNotFound as exc:
+                if name in self.secrets.files:
+                    out.append(f"secret {name!r} (used by {where}): {exc}")
+                else:
+                    out.append(
+                        f"secret {name!r} (used by {where}) is not set: export {self.secrets.variable(name)}"
+                    )
         return out
 
 
@@ -255,6 +287,7 @@ def _parse(text: str, filename: str, base_dir: Path | None, env: Mapping[str, st
 
     services: dict[str, ServiceConfig] = {}
     refs: dict[str, str] = {}
+    owners: dict[tuple[str, str], set[str]] = {}
     for service, raw in (data.get("services") or {}).items():
         if not isinstance(raw, dict):
             raise fail(
@@ -275,6 +308,7 @@ def _parse(text: str, filename: str, base_dir: Path | None, env: Mapping[str, st
             raise fail(f"service {service!r} has no baseUrl", ("services", service))
         for secret in secret_names(raw):
             refs.setdefault(secret, f"service {service}")
+            owners.setdefault(("service", str(service)), set()).add(secret)
 
     profiles: dict[str, dict[str, Any]] = {}
     for kind, by_alias in (data.get("profiles") or {}).items():
@@ -294,6 +328,7 @@ def _parse(text: str, filename: str, base_dir: Path | None, env: Mapping[str, st
                 raise _validation_error(exc, located, ("profiles", kind, alias)) from None
             for secret in secret_names(raw):
                 refs.setdefault(secret, f"{kind} profile {alias}")
+                owners.setdefault((str(kind), str(alias)), set()).add(secret)
     plugins = data.get("plugins") or {}
     for plugin, config in plugins.items():
         if not isinstance(config, dict):
@@ -308,6 +343,37 @@ def _parse(text: str, filename: str, base_dir: Path | None, env: Mapping[str, st
         path=filename,
         secret_refs=refs,
         description=description,
+        secret_owners=owners,
+    )
+
+
+def from_pinned(pinned: PinnedEnvironment, environ: Mapping[str, str] | None = None) -> EnvironmentFile:
+    """A pinned environment (a stored one, as a run pins it) in the shape the preflight checks."""
+    refs: dict[str, str] = {}
+    owners: dict[tuple[str, str], set[str]] = {}
+    services: dict[str, ServiceConfig] = {}
+    for name, config in pinned.services.items():
+        services[name] = ServiceConfig.model_validate(config)
+        for secret in secret_names(config):
+            refs.setdefault(secret, f"service {name}")
+            owners.setdefault(("service", name), set()).add(secret)
+    profiles: dict[str, dict[str, Any]] = {}
+    for kind, by_alias in pinned.profiles.items():
+        model = PROFILE_KINDS[kind]
+        for alias, profile in by_alias.items():
+            profiles.setdefault(kind, {})[alias] = model.model_validate(profile)
+            for secret in secret_names(profile):
+                refs.setdefault(secret, f"{kind} profile {alias}")
+                owners.setdefault((kind, alias), set()).add(secret)
+    return EnvironmentFile(
+        name=pinned.name,
+        services=services,
+        variables=dict(pinned.variables),
+        profiles=profiles,
+        plugin_config=dict(pinned.plugin_config),
+        secrets=MappedEnvSecretResolver(pinned.secret_env, environ, pinned.secret_files),
+        secret_refs=refs,
+        secret_owners=owners,
     )
 
 

@@ -15,6 +15,7 @@ from orchestra_app.domain.graph import ControlFlowGraph
 from orchestra_app.domain.spec import Operation, SpecSummary
 from orchestra_app.domain.steps import ChannelType, ScenarioStepSpec, StepKind
 from orchestra_app.generation import generate_suite, scenario_steps
+from orchestra_app.generation.model import SuitePlan
 from orchestra_app.importers.detect import import_process
 from orchestra_app.importers.spec_detect import import_spec
 from orchestra_app.plugins.chaining import apply_chaining
@@ -42,6 +43,8 @@ class FileSuite:
     scenarios: list[FileScenario]
     candidates: list[SpecCandidate]
     bindings: list[BindingRow] = field(default_factory=list)
+    plan: SuitePlan | None = None  # the generator's plan (coverage, caps) the scenarios come from
+    sources: dict[str, Path] = field(default_factory=dict)  # service name -> the spec file it came from
 
     @property
     def specs(self) -> dict[str, SpecSummary]:
@@ -137,7 +140,8 @@ def suite_from_files(
             file=str(process_file),
             field="override",
         )
-    suite = FileSuite(graph.name or process_file.stem, graph, scenarios, candidates)
+    suite = FileSuite(graph.name or process_file.stem, graph, scenarios, candidates, plan=plan)
+    suite.sources = {c.service_name: path for c, path in zip(candidates, spec_files, strict=True)}
     suite.bindings = [row for row, _ in verdicts.values()]
     for scenario in scenarios:
         scenario.steps = apply_chaining(scenario.steps, suite.resolve)

@@ -10,10 +10,14 @@ set, and ACTION steps that are not bound to any operation.
 from __future__ import annotations
 
 import json
+import re
+import socket
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from orchestra_app.domain.errors import ConfigurationError
 from orchestra_app.domain.paths import format_path, select
@@ -70,18 +74,24 @@ def check_run(
     data: Mapping[str, Any],
     environment: EnvironmentFile | None,
     start_index: int = 0,
+    check_secrets: bool = True,
 ) -> Preflight:
-    """Problems that would fail the selected scenarios for reasons outside the system under test."""
+    """Problems that would fail the selected scenarios for reasons outside the system under test.
+
+    ``check_secrets=False`` when another process (a remote worker) resolves the secrets.
+    """
     result = Preflight()
     missing_data: dict[str, list[str]] = {}
     missing_services: dict[str, list[str]] = {}
     missing_profiles: dict[tuple[str, str], list[str]] = {}
     unbound: dict[str, list[str]] = {}
     secrets: dict[str, str] = {}
+    checked: list[ScenarioStepSpec] = []
     for key, steps in scenarios:
         for step in steps:
             if step.order_index < start_index:
                 continue  # reused from the earlier run (FROM_STEP)
+            checked.append(step)
             templates = [
                 ("/action/inputTemplate", step.action.input_template),
                 ("/action/meta", {k: v for k, v in step.action.meta.items() if k != "chaining"}),
@@ -137,9 +147,130 @@ def check_run(
             f"task {name!r} (in {_users(users)}) is not bound to any operation: bind it with "
             "--override NODE=service:operationId, or give it an input template"
         )
-    if environment is not None:
-        result.problems.extend(environment.missing_secrets(secrets))
+    if environment is not None and check_secrets:
+        result.problems.extend(environment.missing_secrets(secrets, used=used_by(checked)))
     return result
+
+
+_STEP_REF = re.compile(r"\{\{\s*step\.([^.\s}\[]+)")
+
+
+def step_references(step: ScenarioStepSpec) -> set[str]:
+    """Aliases of earlier steps a step's templates read (``{{step.<alias>...}}``)."""
+    text = json.dumps(
+        [step.action.input_template, step.action.meta, step.expectations.to_json_dict()], default=str
+    )
+    return set(_STEP_REF.findall(text))
+
+
+def check_context(scenario: str, step: ScenarioStepSpec, known: set[str]) -> list[str]:
+    """SINGLE_STEP: every ``{{step.<alias>...}}`` the step reads must be in the supplied context."""
+    missing = sorted(step_references(step) - known)
+    if not missing:
+        return []
+    return [
+        f"{scenario}/{step.alias} reads {{{{step.{alias}...}}}}, which the context does not hold: "
+        "supply it with --context FILE ({alias: {responseBody: ..., actualStatusCode: ...}}) "
+        "or --from-run RUN_ID"
+        for alias in missing
+    ]
+
+
+def _endpoints(value: str, default_port: int | None = None) -> list[tuple[str, int]]:
+    """host:port pairs of a URL (``scheme://host:port/...``) or a bootstrap list (``h1:p1,h2:p2``)."""
+    out: list[tuple[str, int]] = []
+    text = value.strip()
+    if text.startswith("jdbc:"):
+        text = text[5:]
+    if "://" in text:
+        parsed = urlsplit(text)
+        if parsed.scheme.startswith("sqlite") or not parsed.hostname:
+            return []
+        port = parsed.port or DEFAULT_PORTS.get(parsed.scheme.split("+")[0]) or default_port
+        return [(parsed.hostname, port)] if port else []
+    for part in text.split(","):
+        host, sep, port_text = part.strip().rpartition(":")
+        if sep and host and port_text.isdigit():
+            out.append((host.strip("[]"), int(port_text)))
+    return out
+
+
+DEFAULT_PORTS = {
+    "http": 80,
+    "https": 443,
+    "postgresql": 5432,
+    "postgres": 5432,
+    "mysql": 3306,
+    "mariadb": 3306,
+    "amqp": 5672,
+    "amqps": 5671,
+    "redis": 6379,
+    "rediss": 6379,
+}
+
+
+def _connect(host: str, port: int, timeout_s: float) -> str | None:
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return None
+    except TimeoutError:
+        return f"no answer within {timeout_s:g} s"
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+
+
+def check_reachable(
+    environment: EnvironmentFile, used: set[tuple[str, str]], *, timeout_s: float = 3.0
+) -> list[str]:
+    """One line per service or connection profile a run will use whose host does not accept a TCP
+    connection: a wrong base URL or a stopped environment is a configuration problem, reported
+    before the first step instead of as a FAILED run."""
+    targets: list[tuple[str, str, str, int]] = []  # (what, where it is configured, host, port)
+    for kind, name in sorted(used):
+        if kind == "service":
+            config = environment.services.get(name)
+            if config is None:
+                continue
+            for host, port in _endpoints(config.base_url):
+                targets.append((f"service {name!r}", f"baseUrl {config.base_url}", host, port))
+            continue
+        profile = environment.profiles.get(kind, {}).get(name)
+        if profile is None:
+            continue
+        address = str(
+            getattr(profile, "url", None)
+            or getattr(profile, "bootstrap_servers", None)
+            or getattr(profile, "endpoint", None)
+            or ""
+        )
+        for host, port in _endpoints(address):
+            targets.append((f"{kind} profile {name!r}", address, host, port))
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(targets), 16)) as pool:
+        errors = list(pool.map(lambda t: _connect(t[2], t[3], timeout_s), targets))
+    where = f" in {environment.path}" if environment.path else ""
+    return [
+        f"{what} is unreachable: cannot connect to {host}:{port} ({error}); check {setting}{where}"
+        for (what, setting, host, port), error in zip(targets, errors, strict=True)
+        if error is not None
+    ]
+
+
+def used_by(steps: Sequence[ScenarioStepSpec]) -> set[tuple[str, str]]:
+    """("service", name) and (profile kind, alias) pairs the steps reach."""
+    used: set[tuple[str, str]] = set()
+    for step in steps:
+        if step.kind is StepKind.ACTION and step.channel_type in SERVICE_CHANNELS:
+            service = step.endpoint_ref.service_name if step.endpoint_ref else step.action.meta.get("service")
+            if isinstance(service, str):
+                used.add(("service", service))
+        for kind, meta_keys in PROFILE_KEYS.items():
+            for meta_key in meta_keys:
+                alias = step.action.meta.get(meta_key)
+                if isinstance(alias, str):
+                    used.add((kind, alias))
+    return used
 
 
 def _users(users: list[str], limit: int = 3) -> str:

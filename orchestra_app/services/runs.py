@@ -27,6 +27,7 @@ from orchestra_app.db.tables import (
     ProtocolSpec,
     ScenarioStep,
     ScenarioSuite,
+    SuiteSpec,
     TestDataSet,
     TestRun,
     TestScenario,
@@ -516,26 +517,59 @@ def _data_sets(
     return chosen
 
 
-def _spec_ids(session: Session, principal: Principal, steps: Sequence[ScenarioStepSpec]) -> dict[str, UUID]:
-    """serviceName -> the spec a run checks contracts against: the newest non-deprecated spec of the
-    step's protocol and service (spec rows are immutable, so pinning the id pins the contract)."""
+def _chosen_specs_by_suite(
+    session: Session, principal: Principal, suite_ids: set[UUID]
+) -> dict[UUID, dict[tuple[str, str], UUID]]:
+    """suite id -> (protocol, service) -> the spec chosen for that suite (suite_spec rows)."""
+    out: dict[UUID, dict[tuple[str, str], UUID]] = {suite_id: {} for suite_id in suite_ids}
+    if not suite_ids:
+        return out
+    for suite_id, spec_id, protocol, service in session.exec(
+        select(SuiteSpec.suite_id, ProtocolSpec.id, ProtocolSpec.protocol_id, ProtocolSpec.service_name)
+        .join(ProtocolSpec, col(ProtocolSpec.id) == col(SuiteSpec.spec_id))
+        .where(SuiteSpec.tenant_id == principal.tenant_id, col(SuiteSpec.suite_id).in_(suite_ids))
+    ).all():
+        out[suite_id][(protocol, service)] = spec_id
+    return out
+
+
+def _spec_ids(
+    session: Session,
+    principal: Principal,
+    steps: Sequence[ScenarioStepSpec],
+    chosen: Mapping[tuple[str, str], UUID] | None = None,
+) -> dict[str, UUID]:
+    """serviceName -> the spec a run checks contracts against (spec rows are immutable, so pinning
+    the id pins the contract).
+
+    The spec chosen for the scenario's suite (``suite_spec``, what binding used) when the suite has
+    one for that protocol and service; otherwise (a suite with no chosen specs, or a step bound to a
+    service outside them) the newest non-deprecated spec of the step's protocol and service.
+    """
     wanted = {(s.endpoint_ref.protocol_id, s.endpoint_ref.service_name) for s in steps if s.endpoint_ref}
     if not wanted:
         return {}
+    out: dict[str, UUID] = {}
+    for protocol, service in sorted(wanted):
+        spec_id = (chosen or {}).get((protocol, service))
+        if spec_id is not None:
+            out.setdefault(service, spec_id)
+    rest = {(protocol, service) for protocol, service in wanted if service not in out}
+    if not rest:
+        return out
     rows = session.exec(
         select(ProtocolSpec.id, ProtocolSpec.protocol_id, ProtocolSpec.service_name, ProtocolSpec.status)
         .where(
             ProtocolSpec.tenant_id == principal.tenant_id,
-            col(ProtocolSpec.service_name).in_({service for _, service in wanted}),
+            col(ProtocolSpec.service_name).in_({service for _, service in rest}),
         )
         .order_by(col(ProtocolSpec.created_at).desc())
     ).all()
-    out: dict[str, UUID] = {}
     for spec_id, protocol, service, status in rows:
-        if (protocol, service) in wanted and service not in out and str(status) != "DEPRECATED":
+        if (protocol, service) in rest and service not in out and str(status) != "DEPRECATED":
             out[service] = spec_id
     for spec_id, protocol, service, _status in rows:
-        if (protocol, service) in wanted and service not in out:
+        if (protocol, service) in rest and service not in out:
             out[service] = spec_id
     return out
 
@@ -659,11 +693,15 @@ def create_runs(
     principal: Principal,
     request: RunRequest | Mapping[str, Any],
     environment: PinnedEnvironment | None = None,
+    data: Mapping[str, Any] | None = None,
+    data_name: str | None = None,
 ) -> CreateRunsResult:
     """Validates, pins, stores and (after COMMIT) enqueues one run per selected scenario.
 
     ``environment`` (Python callers only, e.g. ``orchestra run`` with an environment file) pins that
-    environment as given instead of a stored one; the request must then name none.
+    environment as given instead of a stored one; the request must then name none. Likewise ``data``
+    (e.g. ``orchestra run --data FILE``) pins that data, shown as ``data_name``, instead of a stored
+    data set; the request must then name no data set.
     """
     require(principal, Role.TEST_RUNNER)
     req = parse_run_request(request)
@@ -711,7 +749,13 @@ def create_runs(
         env = _environment(session, principal, req)
         pinned_env = _pin_environment(session, env)
     _check_environment(pinned_env)
-    data_sets = _data_sets(session, principal, req, scenarios)
+    if data is not None:
+        if req.data_set_id is not None or req.data_set_tag is not None:
+            raise ValidationFailed("data is supplied; the request may not name a data set", field="dataSetId")
+        data_sets: dict[UUID, TestDataSet | None] = {s.id: None for s in scenarios}
+    else:
+        data_sets = _data_sets(session, principal, req, scenarios)
+    chosen_specs = _chosen_specs_by_suite(session, principal, {s.suite_id for s in scenarios})
 
     settings = lock_admission(session, principal.tenant_id)
     free = max(settings.max_parallel_runs - active_runs(session, principal.tenant_id), 0)
@@ -727,10 +771,10 @@ def create_runs(
             suite_id=scenario.suite_id,
             steps=steps[scenario.id],
             data_set_id=data_set.id if data_set else None,
-            data_set_name=data_set.name if data_set else None,
-            data=dict(data_set.data) if data_set else {},
+            data_set_name=data_set.name if data_set else data_name if data is not None else None,
+            data=dict(data_set.data) if data_set else dict(data or {}),
             environment=pinned_env,
-            spec_ids=_spec_ids(session, principal, steps[scenario.id]),
+            spec_ids=_spec_ids(session, principal, steps[scenario.id], chosen_specs.get(scenario.suite_id)),
             variables=req.variables,
             step_results=req.step_results,
             step_timeout_s=req.step_timeout_s,
