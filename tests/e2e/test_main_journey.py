@@ -1,15 +1,14 @@
 """The main journey (issue 12 item 7) in a real browser against real services: the demo shop's
 BPMN and specs uploaded -> suite generated and bound -> a scenario opened with its path on the
-diagram, a step edited and saved -> data scaffolded, the environment chosen -> run on a real
-`orchestra worker` -> watched until it ends -> the report opened -> the HTML export downloaded and
-opened offline (file://, every network request blocked). A screenshot of every page goes to
+diagram, a step edited and saved -> data scaffolded from the suite on the Data sets page -> the shop's
+environment created on the Environments page -> the suite launched from the Runs page's launcher with
+that data set and environment, on a real `orchestra worker` -> one run watched on its page while its
+steps end (pushed live, no reload) -> the report opened -> the HTML export downloaded and opened
+offline (file://, every network request blocked). A screenshot of every page goes to
 test-artifacts/screenshots/journey-*.png.
 
-Parts not on main yet are driven through the API, as a user of the REST API would: the data-set
-scaffold (POST /api/v1/suites/{id}/data-scaffold; the data sets page is u2's), the environment
-(stored directly: the environments page and API are int's), and the run launch (POST
-/api/v1/testruns with the environment and data set; the run launcher is u2's - the Suites page's
-Run button cannot choose among the several environments the shared test database holds).
+The shop answers getOrder (the scenario's last step) SLOW_MS late (its slow_response fault, well under
+the environment's timeout), so the run is still going when its page opens.
 """
 
 from __future__ import annotations
@@ -26,23 +25,22 @@ from typing import Any
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
-from sqlmodel import Session, select
 
-from orchestra_app.db.engine import make_engine
-from orchestra_app.db.tables import Environment, ProtocolSpec
-from orchestra_app.services.tenancy import ensure_dev_principal
 from tests.e2e.conftest import ARTIFACTS, ROOT
 
 pytestmark = pytest.mark.e2e
 
 SHOP = ROOT / "examples" / "shop"
 SHOTS = ARTIFACTS / "screenshots"
+SLOW_MS = 8000  # getOrder's delay; the environment's timeout (TIMEOUT_S) stays well above it
+TIMEOUT_S = 30
+ENDED = re.compile("^(PASSED|FAILED|CANCELLED)$")
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """The demo system under test on free ports, SQLite (no Kafka/RabbitMQ: those steps fail, and
-    the report shows why)."""
+    the report shows why); getOrder answers SLOW_MS late."""
     data = tmp_path_factory.mktemp("shop")
     log = (ARTIFACTS / "journey-shop.log").open("wb")
     proc = subprocess.Popen(
@@ -58,6 +56,8 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             "0",
             "--data-dir",
             str(data),
+            "--fault",
+            f"orders.slow_response:operation=getOrder:delayMs={SLOW_MS}",
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -117,34 +117,7 @@ def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"journey-{name}.png"), full_page=True)
 
 
-def _store_environment(app_db_url: str, shop: dict[str, Any]) -> str:
-    """The shop's environment (the environments page is not on main yet): one service per spec."""
-    engine = make_engine(app_db_url)
-    try:
-        with Session(engine) as session:
-            principal = ensure_dev_principal(session=session)
-            names = set(session.exec(select(ProtocolSpec.service_name)).all())
-            urls = {name: shop["services"][part]["url"] for name, part in (
-                ("shop-order-service", "orders"),
-                ("shop-payment-service", "payments"),
-                ("shop-inventory-service", "inventory"),
-            )}  # fmt: skip
-            assert set(urls) <= names, names
-            env = Environment(
-                tenant_id=principal.tenant_id,
-                name="journey-shop",
-                services={name: {"baseUrl": url, "timeoutS": 15} for name, url in urls.items()},
-            )
-            session.add(env)
-            session.commit()
-            return str(env.id)
-    finally:
-        engine.dispose()
-
-
-def test_main_journey(
-    app_url: str, app_db_url: str, shop: dict[str, Any], worker: None, journey: Page
-) -> None:
+def test_main_journey(app_url: str, shop: dict[str, Any], worker: None, journey: Page) -> None:
     page = journey
 
     # 1. upload the demo BPMN: the suite is generated
@@ -154,15 +127,17 @@ def test_main_journey(
     page.locator("#process-import-button").click()
     result = page.locator("#import-result")
     expect(result).to_contain_text("imported as", timeout=60_000)
-    version = re.search(r"imported as \S+ v(\d+)", result.inner_text())
+    version = re.search(r"imported as (\S+) v(\d+)", result.inner_text())
     assert version, result.inner_text()
+    # the suite's label in the pickers: "<process name> v<version> [<process key>]"
+    suite_label = re.compile(rf" v{version.group(2)} \[{re.escape(version.group(1))}\]$")
     expect(page.locator("#scenarios-table")).to_contain_text("S001", timeout=60_000)
     _shot(page, "01-process-imported")
     newest = httpx.get(f"{app_url}/api/v1/suites?limit=1", timeout=60).json()["items"][0]
     suite_id = newest["id"]  # the suite this import generated (the newest)
 
     # 2. its diagram with a scenario's path; open that scenario
-    page.locator(f"#diagram-v{version.group(1)}").click()
+    page.locator(f"#diagram-v{version.group(2)}").click()
     expect(page.locator("#bpmn-diagram .orchestra-bpmn")).to_be_visible(timeout=60_000)
     expect(page.locator("#bpmn-diagram .djs-element.o-path").first).to_be_attached(timeout=60_000)
     expect(page.locator("#selected-scenario")).to_contain_text("S001")
@@ -204,6 +179,8 @@ def test_main_journey(
     # 5. edit a step of the (now bound) scenario and save it as a new version
     page.goto(scenario_url)
     expect(page.locator("#scenario-heading")).to_contain_text("S001 version 1", timeout=60_000)
+    s001_name = page.locator("#scenario-name").input_value()  # how the Runs page names its runs
+    assert s001_name, "S001 has no name"
     page.locator("#step-list .step-button").first.click()
     page.locator("#field-name").fill("Create the order (journey)")
     # this environment has no database, Kafka or RabbitMQ profile: drop the side-effect assertions
@@ -219,39 +196,97 @@ def test_main_journey(
     expect(page.locator("#scenario-heading")).to_contain_text("S001 version 2", timeout=60_000)
     _shot(page, "05-scenario-edited")
 
-    # 6. scaffold data and choose the environment (API: those pages are not on main yet)
-    scaffold = httpx.post(
-        f"{app_url}/api/v1/suites/{suite_id}/data-scaffold",
-        json={"store": True, "name": "journey data"},
-        timeout=120,
+    # 6. scaffold the data set from the suite on the Data sets page
+    page.goto(app_url + "/data-sets")
+    expect(page.locator("#page-title")).to_have_text("Data sets", timeout=60_000)
+    page.locator("#ds-scaffold-suite").click()
+    page.get_by_role("option", name=suite_label).click()
+    page.locator("#ds-scaffold-name").fill("journey data")
+    page.locator("#ds-scaffold").click()
+    expect(page.locator("#ds-notice")).to_contain_text("Created journey data", timeout=60_000)
+    data_row = page.locator("#data-sets-table tbody tr").filter(
+        has=page.get_by_text("journey data", exact=True)
     )
-    assert scaffold.status_code in (200, 201), scaffold.text
-    data_set_id = scaffold.json()["data_set_id"]
-    environment_id = _store_environment(app_db_url, shop)
+    expect(data_row).to_contain_text("SUITE", timeout=30_000)
+    _shot(page, "06-data-scaffolded")
 
-    # 7. run the suite (API launch, see the module docstring) and watch it end on the Runs page
-    created = httpx.post(
-        f"{app_url}/api/v1/testruns",
-        json={
-            "suiteId": suite_id,
-            "environmentId": environment_id,
-            "dataSetId": data_set_id,
-            "triggeredBy": "journey",
-        },
-        timeout=120,
+    # 7. the shop's environment on the Environments page: one service per spec, at the shop's URLs
+    page.goto(app_url + "/environments")
+    expect(page.locator("#page-title")).to_have_text("Environments", timeout=60_000)
+    page.locator("#env-new").click()
+    page.locator("#env-name").fill("journey-shop")
+    services = {
+        "shop-order-service": "orders",
+        "shop-payment-service": "payments",
+        "shop-inventory-service": "inventory",
+    }
+    page.locator("#env-services").fill(
+        "\n".join(
+            f"{name}: {{baseUrl: '{shop['services'][part]['url']}', timeoutS: {TIMEOUT_S}}}"
+            for name, part in services.items()
+        )
     )
-    assert created.status_code == 201, created.text
-    runs = created.json()["runs"]
-    run_ids = [r["id"] for r in runs]
-    s001 = next(r["id"] for r in runs if r["scenarioKey"] == "S001")
+    page.locator("#env-save").click()
+    env_row = page.locator("#environments-table tr", has_text="journey-shop")
+    for name in services:
+        expect(env_row).to_contain_text(name, timeout=30_000)
+    _shot(page, "06-environment-created")
+
+    # 8. launch the suite from the Runs page's launcher with that data set and environment
     page.goto(app_url + "/runs")
     expect(page.locator("#page-title")).to_have_text("Runs", timeout=60_000)
-    for run_id in run_ids:
-        status = page.locator(f'#runs-table tr[data-run-id="{run_id}"] .run-status')
-        expect(status).to_have_text(re.compile("^(PASSED|FAILED|CANCELLED)$"), timeout=300_000)
+    page.locator("#new-run").click()
+    page.locator("#launch-suite").click()
+    page.get_by_role("option", name=suite_label).click()
+    expect(page.locator(".launch-scenario").first).to_be_visible(timeout=30_000)
+    page.locator("#launch-mode").click()
+    page.get_by_role("option", name="RUN_ALL_STEPS").click()
+    page.locator("#launch-data-set").click()
+    page.get_by_role("option", name="journey data (suite)").click()
+    page.locator("#launch-environment").click()
+    page.get_by_role("option", name="journey-shop").click()
+    _shot(page, "07-launcher")
+    page.locator("#launch-start").click()
+    launched = page.locator("#launch-result")
+    expect(launched).to_contain_text("run(s) started", timeout=60_000)
+    started = re.search(r"(\d+) run\(s\) started", launched.inner_text())
+    assert started, launched.inner_text()
+    # every active scenario of the suite (none ticked), each one run
+    expect(page.locator(".launch-scenario")).to_have_count(int(started.group(1)))
+    ours = page.locator("#runs-table tbody tr").filter(has_text="journey-shop")
+    expect(ours).to_have_count(int(started.group(1)), timeout=60_000)
+    expect(ours.first).to_contain_text("journey data")
+
+    # 9. watch S001's run on its page: its steps end one by one, pushed to the page without a reload
+    s001_row = ours.filter(has=page.get_by_role("link", name=s001_name, exact=True))
+    s001_row.locator(".run-link").click()
+    expect(page.locator("#run-scenario")).to_have_text(s001_name, timeout=60_000)
+    s001 = page.url.rstrip("/").rsplit("/", 1)[-1]
+    page.evaluate("window.journeyMark = 'not reloaded'")  # a reload would lose it
+    steps = page.locator("#steps-table .step-row")
+    expect(steps.first).to_be_visible(timeout=30_000)
+    count = steps.count()
+    last = page.locator(f"#steps-table [data-step='{count - 1}'] .step-status")
+    # opened while the run is going (its last step, getOrder, takes SLOW_MS): what follows is pushed
+    expect(page.locator("#run-live")).to_be_visible(timeout=30_000)
+    expect(last).to_have_text("PENDING")
+    expect(last).to_have_text(re.compile("^(PASSED|FAILED|ERROR)$"), timeout=300_000)
+    expect(page.locator("#run-status")).to_have_text(ENDED, timeout=60_000)
+    expect(page.locator("#run-live")).to_have_count(0, timeout=30_000)
+    expect(page.locator("#steps-table .step-status", has_text="PENDING")).to_have_count(0)
+    expect(page.locator("#run-counts")).not_to_have_text("")
+    assert page.evaluate("window.journeyMark") == "not reloaded"
+    _shot(page, "07-run-live-ended")
+
+    # every run of the launch ends (the Runs page follows them too)
+    page.goto(app_url + "/runs")
+    expect(page.locator("#page-title")).to_have_text("Runs", timeout=60_000)
+    expect(ours).to_have_count(int(started.group(1)), timeout=60_000)
+    for i in range(int(started.group(1))):
+        expect(ours.nth(i).locator(".run-status")).to_have_text(ENDED, timeout=300_000)
     _shot(page, "07-runs-ended")
 
-    # 8. open the report of the first scenario's run
+    # 10. open the report of the first scenario's run
     page.goto(app_url + "/reports")
     expect(page.locator("#reports-table")).to_be_visible(timeout=60_000)
     _shot(page, "08-reports")
@@ -276,7 +311,7 @@ def test_main_journey(
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
     _shot(page, "09-report")
 
-    # 9. export the HTML and open it offline: every request other than the file itself is blocked
+    # 11. export the HTML and open it offline: every request other than the file itself is blocked
     with page.expect_download(timeout=120_000) as download_info:
         page.locator("#export-html").click()
     exported = ARTIFACTS / "journey-report.html"
