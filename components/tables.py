@@ -38,3 +38,26 @@ def rows_table(
 def more_rows_note(note: Any, *, note_id: str) -> rx.Component:
     """``note`` (a str Var, e.g. "showing the newest 200 of 1,234") shown under a list when it is cut."""
     return rx.cond(note != "", rx.text(note, size="1", color_scheme="gray", id=note_id))
+
+
+def page_buttons(state: Any, *, id_prefix: str) -> list[rx.Component]:
+    """Previous / Next buttons of a paged table whose state has ``has_prev``, ``has_next``,
+    ``prev_page`` and ``next_page``; ids ``<prefix>-prev`` / ``<prefix>-next``."""
+    return [
+        rx.button(
+            "Previous",
+            size="1",
+            variant="soft",
+            disabled=~state.has_prev,
+            on_click=state.prev_page,
+            id=f"{id_prefix}-prev",
+        ),
+        rx.button(
+            "Next",
+            size="1",
+            variant="soft",
+            disabled=~state.has_next,
+            on_click=state.next_page,
+            id=f"{id_prefix}-next",
+        ),
+    ]

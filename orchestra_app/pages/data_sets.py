@@ -15,6 +15,7 @@ import reflex as rx
 import yaml
 
 from components.layout import page
+from components.tables import page_buttons
 from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.domain.tenancy import Principal
@@ -714,22 +715,7 @@ def _table() -> rx.Component:
             ),
             rx.hstack(
                 rx.text(DataSetsState.page_text, size="2", id="ds-page"),
-                rx.button(
-                    "Previous",
-                    size="1",
-                    variant="soft",
-                    disabled=~DataSetsState.has_prev,
-                    on_click=DataSetsState.prev_page,
-                    id="ds-prev",
-                ),
-                rx.button(
-                    "Next",
-                    size="1",
-                    variant="soft",
-                    disabled=~DataSetsState.has_next,
-                    on_click=DataSetsState.next_page,
-                    id="ds-next",
-                ),
+                *page_buttons(DataSetsState, id_prefix="ds"),
                 spacing="2",
                 align="center",
             ),

@@ -19,6 +19,7 @@ from uuid import UUID
 import reflex as rx
 
 from components.layout import page
+from components.tables import page_buttons
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.domain.tenancy import Principal
 from orchestra_app.engine.events import (
@@ -381,7 +382,7 @@ def _header() -> rx.Component:
                         id="run-cancel",
                     ),
                 ),
-                rx.link("Report", href="/reports", size="2"),
+                rx.link("Report", href="/reports/" + run["id"].to(str), size="2", id="run-report-link"),
                 width="100%",
                 align="center",
             ),
@@ -417,22 +418,7 @@ def _steps() -> rx.Component:
                 on_change=RunDetailState.set_step_filter,
             ),
             rx.text(RunDetailState.page_text, size="2", id="steps-page"),
-            rx.button(
-                "Previous",
-                size="1",
-                variant="soft",
-                disabled=~RunDetailState.has_prev,
-                on_click=RunDetailState.prev_page,
-                id="steps-prev",
-            ),
-            rx.button(
-                "Next",
-                size="1",
-                variant="soft",
-                disabled=~RunDetailState.has_next,
-                on_click=RunDetailState.next_page,
-                id="steps-next",
-            ),
+            *page_buttons(RunDetailState, id_prefix="steps"),
             spacing="2",
             align="center",
         ),

@@ -16,6 +16,7 @@ from typing import Any
 import reflex as rx
 
 from components.layout import page
+from components.tables import page_buttons
 from orchestra_app.domain.errors import OrchestraError
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.domain.runs import RunMode
@@ -255,19 +256,37 @@ class RunsState(AppState):
     async def toggle_launcher(self) -> None:
         self.launcher_open = not self.launcher_open
         if self.launcher_open:
-            try:
-                principal = await self.caller()
-                choices = await blocking(_choices, principal)
-            except Exception as exc:
-                self.launch_error = error_text(exc, where="run launcher")
-                return
-            self.suites = choices["suites"]
-            self.environments = choices["environments"]
-            self.data_sets = choices["data_sets"]
-            self.data_tags = choices["tags"]
+            await self._load_choices()
+
+    @rx.event
+    async def open_from_query(self) -> None:
+        """``/runs?suite=<id>`` (the Suites page's Run button when an environment must be chosen): the
+        launcher opens with that suite selected."""
+        suite = str(self.router.url.query_parameters.get("suite", "") or "")
+        if not suite:
+            return
+        self.launcher_open = True
+        if await self._load_choices():
+            await self._select_suite(suite)
+
+    async def _load_choices(self) -> bool:
+        try:
+            principal = await self.caller()
+            choices = await blocking(_choices, principal)
+        except Exception as exc:
+            self.launch_error = error_text(exc, where="run launcher")
+            return False
+        self.suites = choices["suites"]
+        self.environments = choices["environments"]
+        self.data_sets = choices["data_sets"]
+        self.data_tags = choices["tags"]
+        return True
 
     @rx.event
     async def set_l_suite(self, value: str) -> None:
+        await self._select_suite(value)
+
+    async def _select_suite(self, value: str) -> None:
         self.l_suite = value
         self.l_scenarios = []
         self.l_from_run = ""
@@ -370,7 +389,7 @@ class RunsState(AppState):
             self.launching = False
 
 
-ON_LOAD = [AppState.load_identity, RunsState.follow]
+ON_LOAD = [AppState.load_identity, RunsState.open_from_query, RunsState.follow]
 
 
 def _err(key: str) -> rx.Component:
@@ -596,22 +615,7 @@ def _table() -> rx.Component:
             ),
             rx.hstack(
                 rx.text(RunsState.page_text, size="2", id="runs-page"),
-                rx.button(
-                    "Previous",
-                    size="1",
-                    variant="soft",
-                    disabled=~RunsState.has_prev,
-                    on_click=RunsState.prev_page,
-                    id="runs-prev",
-                ),
-                rx.button(
-                    "Next",
-                    size="1",
-                    variant="soft",
-                    disabled=~RunsState.has_next,
-                    on_click=RunsState.next_page,
-                    id="runs-next",
-                ),
+                *page_buttons(RunsState, id_prefix="runs"),
                 spacing="2",
                 align="center",
             ),

@@ -8,6 +8,7 @@ import reflex as rx
 
 from components.layout import page
 from components.lists import Column, list_view
+from orchestra_app.domain.errors import ValidationFailed
 from orchestra_app.domain.params import parse_uuid
 from orchestra_app.services import binding
 from orchestra_app.services import runs as run_service
@@ -83,18 +84,27 @@ class SuitesState(AppState):
         self.spec_message = f"This suite binds to: {names}"
 
     @rx.event
-    async def run_suite(self, suite_id: str) -> None:
-        """Starts one run per active scenario of the suite (RUN_ALL_STEPS, the tenant's environment)."""
+    async def run_suite(self, suite_id: str) -> Any:
+        """Starts one run per active scenario of the suite (RUN_ALL_STEPS, the tenant's environment).
+
+        With several environments there is a choice to make: the Runs page's launcher opens on
+        this suite instead."""
         self.run_message, self.run_error = "", ""
         try:
             principal = await self.caller()
             request = {"suiteId": suite_id, "triggeredBy": "ui"}
             result = await blocking(svc.write, run_service.create_runs, principal, request=request)
+        except ValidationFailed as exc:
+            if exc.field == "environmentId":
+                return rx.redirect(f"/runs?suite={suite_id}")
+            self.run_error = error_text(exc, where="run suite")
+            return None
         except Exception as exc:
             self.run_error = error_text(exc, where="run suite")
-            return
+            return None
         waiting = f", {result.pending} waiting for a free slot" if result.pending else ""
         self.run_message = f"{len(result.runs)} run(s) started ({result.queued} queued{waiting})."
+        return None
 
     @rx.event
     def set_override(self, node_id: str, value: str) -> None:

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Page, expect
+from sqlmodel import Session
 
 from orchestra_app.db.engine import make_engine
+from orchestra_app.db.tables import Environment
 from tests.e2e.conftest import ARTIFACTS, ROOT
 from tests.fixtures.http.server import LoopbackServer, serve
 from tests.fixtures.runs import get_step, seed_suite
@@ -54,7 +56,7 @@ def test_run_a_suite_from_the_ui_and_watch_it_live(
 ) -> None:
     engine = make_engine(app_db_url)
     try:
-        seed_suite(
+        seeded = seed_suite(
             engine,
             base_url=loopback.base_url,
             process_key="ui-run",
@@ -65,6 +67,10 @@ def test_run_a_suite_from_the_ui_and_watch_it_live(
             },
             environment_name="ui-loopback",
         )
+        # a second environment: the Run button cannot guess which one, so it opens the launcher
+        with Session(engine) as session:
+            session.add(Environment(tenant_id=seeded.principal.tenant_id, name="ui-elsewhere", services={}))
+            session.commit()
     finally:
         engine.dispose()
     page.goto(app_url + "/suites")
@@ -72,9 +78,13 @@ def test_run_a_suite_from_the_ui_and_watch_it_live(
     row = page.locator("#suites-table tr", has_text="ui-run v1")
     expect(row).to_be_visible(timeout=30_000)
     row.locator(".run-suite").click()
-    expect(page.locator("#run-result")).to_contain_text("3 run(s) started", timeout=30_000)
-    page.locator("#see-runs").click()
+    # several environments: the Runs page's launcher opens with this suite chosen
     expect(page.locator("#page-title")).to_have_text("Runs", timeout=60_000)
+    expect(page.locator(".launch-scenario")).to_have_count(3, timeout=30_000)
+    page.locator("#launch-environment").click()
+    page.get_by_role("option", name="ui-loopback").click()
+    page.locator("#launch-start").click()
+    expect(page.locator("#launch-result")).to_contain_text("3 run(s) started", timeout=30_000)
     table = page.locator("#runs-table")
     quick = table.locator("tr", has_text="scenario quick")
     broken = table.locator("tr", has_text="scenario broken")
