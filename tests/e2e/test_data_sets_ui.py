@@ -32,6 +32,8 @@ def test_create_edit_clone_search_delete_and_scaffold(app_url: str, app_db_url: 
         engine.dispose()
     page.goto(app_url + "/data-sets")
     expect(page.locator("#page-title")).to_have_text("Data sets", timeout=60_000)
+    # the page is live (socket connected, on_load ran) before anything is clicked
+    expect(page.locator("#dev-identity-badge")).to_be_visible(timeout=60_000)
     page.locator("#ds-new").click()
     page.locator("#ds-name").fill("e2e orders")
     page.locator("#ds-tags").fill("smoke, e2e")

@@ -42,6 +42,8 @@ def test_launch_watch_live_step_detail_and_cancel(
         engine.dispose()
     page.goto(app_url + "/runs")
     expect(page.locator("#page-title")).to_have_text("Runs", timeout=60_000)
+    # the page is live (socket connected, on_load ran) before anything is clicked
+    expect(page.locator("#dev-identity-badge")).to_be_visible(timeout=60_000)
     page.locator("#new-run").click()
     page.locator("#launch-start").click()
     expect(page.locator("#launch-error-suiteId")).to_contain_text("choose a suite", timeout=30_000)

@@ -76,6 +76,7 @@ def test_three_ports_ready_line_and_clean_sigterm(tmp_path: Path) -> None:
 def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
     shop = start_shop(["--port", "0", "--data-dir", str(tmp_path / "data"), "--log-level", "info"], tmp_path)
     try:
+        signalled = False
         shop.fault("orders", "slow_response", operation="getOrder", delayMs=1500)
         order = place_order(shop).json()
         result: dict[str, httpx.Response] = {}
@@ -86,10 +87,11 @@ def test_sigterm_lets_a_request_in_flight_finish(tmp_path: Path) -> None:
             # The service logs when the slow fault starts waiting: the request is in flight then.
             wait_for(lambda: "slow_response: getOrder waits" in shop.stderr(), what="the request in flight")
             shop.process.send_signal(signal.SIGTERM)
+            signalled = True
             worker.join(30)
         assert result["r"].status_code == 200 and result["r"].json()["id"] == order["id"]
     finally:
-        code = shop.stop()
+        code = shop.stop(signalled=signalled)
     assert code == 0, shop.stderr()
 
 
